@@ -1,0 +1,17 @@
+//! The ground every etcd-snap tool stands on.
+//!
+//! Each tool is a thin `main.rs` over a library; what they share lives here so that every tool reads
+//! the same flags and `ETCDCTL_*` variables, speaks TLS the same way, prints the same output formats
+//! and maps failures to the same exit codes (see `DESIGN.md`).
+
+pub mod args;
+pub mod client;
+pub mod conn;
+pub mod duration;
+pub mod error;
+pub mod exit;
+pub mod output;
+pub mod tls;
+
+pub use error::{Error, Result};
+pub use exit::ExitCode;

@@ -1,0 +1,93 @@
+//! Output formats shared by the tools: `-w simple|json|table`, etcdctl's table layout, and JSON
+//! written the way Go's encoder writes it.
+
+pub mod json;
+pub mod table;
+
+use crate::args::{Args, Env, Opt};
+use crate::error::{Error, Result};
+use std::io::Write;
+
+/// The `-w/--write-out` choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// One line per result, as etcdctl prints it.
+    #[default]
+    Simple,
+    /// JSON with etcd's key names.
+    Json,
+    /// An ASCII table in etcdctl's layout.
+    Table,
+}
+
+impl Format {
+    /// Parses a `-w` value.
+    pub fn parse(text: &str, source: &str) -> Result<Format> {
+        match text {
+            "simple" => Ok(Format::Simple),
+            "json" => Ok(Format::Json),
+            "table" => Ok(Format::Table),
+            other => Err(Error::usage(format!(
+                "{source}: unsupported output format {other:?} (use simple, json or table)"
+            ))),
+        }
+    }
+}
+
+/// The `-w/--write-out` flag with its `ETCDCTL_WRITE_OUT` variable.
+#[derive(Debug, Default, Clone)]
+pub struct FormatFlag {
+    value: Option<String>,
+}
+
+impl FormatFlag {
+    /// Takes `-w`/`--write-out` if `opt` is it.
+    pub fn take(&mut self, opt: &Opt, args: &mut Args) -> Result<bool> {
+        match opt {
+            Opt::Short('w') => {}
+            Opt::Long(name) if name == "write-out" => {}
+            _ => return Ok(false),
+        }
+        self.value = Some(args.value(opt)?);
+        Ok(true)
+    }
+
+    /// The chosen format: flag, then `ETCDCTL_WRITE_OUT`, then simple.
+    pub fn resolve(&self, env: &Env) -> Result<Format> {
+        match (&self.value, env.for_flag("write-out")) {
+            (Some(v), _) => Format::parse(v, "--write-out"),
+            (None, Some(v)) => Format::parse(v, "ETCDCTL_WRITE_OUT"),
+            (None, None) => Ok(Format::Simple),
+        }
+    }
+}
+
+/// Writes a report to stdout; a closed pipe (`| head`) is not an error worth a message.
+pub fn print_stdout(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(broken_pipe()),
+        Err(e) => Err(Error::io("writing to stdout", &e)),
+    }
+}
+
+/// The error a tool returns when stdout's reader went away: `main` exits quietly on it.
+pub fn broken_pipe() -> Error {
+    Error::new(crate::ExitCode::Success, BROKEN_PIPE)
+}
+
+/// The message that marks [`broken_pipe`]; `main` checks for it and prints nothing.
+pub const BROKEN_PIPE: &str = "broken pipe";
+
+/// Ends a tool's `main`: prints the error line (unless stdout was merely closed) and gives the exit code.
+pub fn finish(result: Result<crate::ExitCode>) -> std::process::ExitCode {
+    match result {
+        Ok(code) => code.into(),
+        Err(err) if err.message == BROKEN_PIPE => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            let _ = writeln!(std::io::stderr(), "Error: {err}");
+            err.code.into()
+        }
+    }
+}

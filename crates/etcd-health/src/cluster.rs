@@ -1,0 +1,51 @@
+//! `--cluster`: the endpoints to check are every member's client URLs, from the member list of the
+//! first given endpoint that answers.
+
+use etcd_common::client;
+use etcd_common::conn::{ConnConfig, Endpoint};
+
+/// The members found and the endpoints to check.
+#[derive(Debug, Clone)]
+pub struct Discovered {
+    /// Every member's client URLs, in member-list order (members not yet started have none).
+    pub endpoints: Vec<Endpoint>,
+    /// How many members the cluster has, started or not: the base of the quorum.
+    pub members: usize,
+}
+
+/// Asks the given endpoints, in order, for the member list.
+pub async fn discover(conn: &ConnConfig) -> Result<Discovered, String> {
+    let mut failures = Vec::new();
+    for ep in &conn.endpoints {
+        let attempt = async {
+            let mut c = client::connect(ep, conn).await?;
+            client::with_timeout(conn.command_timeout, c.member_list()).await
+        };
+        match attempt.await {
+            Ok(list) => {
+                let mut endpoints = Vec::new();
+                for member in list.members() {
+                    for url in member.client_urls() {
+                        let parsed = Endpoint::parse(url, ep.tls).map_err(|e| {
+                            format!(
+                                "member {:x} has an unusable client URL {url:?}: {}",
+                                member.id(),
+                                e.message
+                            )
+                        })?;
+                        endpoints.push(parsed);
+                    }
+                }
+                return Ok(Discovered {
+                    endpoints,
+                    members: list.members().len(),
+                });
+            }
+            Err(e) => failures.push(format!("{}: {}", ep.text, e.message)),
+        }
+    }
+    Err(format!(
+        "failed to fetch endpoints from etcd cluster member list: {}",
+        failures.join("; ")
+    ))
+}

@@ -1,0 +1,513 @@
+//! etcd-health against real etcd 3.4 and 3.5 servers, compared with the real etcdctl.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
+
+use etcd_test_support::{Cluster, CmdOutput, Version, READER_PASSWORD, ROOT_PASSWORD};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// `etcd-health ARGS` with no inherited `ETCDCTL_*`, plus the given variables.
+fn health_env(args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-health"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ETCDCTL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args(args).envs(env.iter().copied());
+    let out = cmd.output().expect("run etcd-health");
+    CmdOutput {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn health(args: &[&str]) -> CmdOutput {
+    health_env(args, &[])
+}
+
+fn code(out: &CmdOutput) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+/// Replaces Go durations (`1.2ms`, `850µs`, `1m5.2s`) with `T`, so two runs compare equal.
+fn without_durations(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_token = i == 0 || !chars[i - 1].is_alphanumeric();
+        if starts_token && chars[i].is_ascii_digit() {
+            let mut j = i;
+            while j < chars.len()
+                && (chars[j].is_ascii_digit()
+                    || chars[j] == '.'
+                    || matches!(chars[j], 'n' | 'µ' | 'm' | 's' | 'h'))
+            {
+                j += 1;
+            }
+            let token: String = chars[i..j].iter().collect();
+            if token.ends_with('s') && (j == chars.len() || !chars[j].is_alphanumeric()) {
+                out.push('T');
+                i = j;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The keys etcdctl prints, without the measured `took`.
+fn etcdctl_view(v: &serde_json::Value) -> Vec<(String, bool, bool)> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap_or_default().to_string(),
+                e["health"].as_bool().unwrap_or_default(),
+                e.get("error").is_some(),
+            )
+        })
+        .collect()
+}
+
+fn single_member_matches_etcdctl(version: Version) {
+    let cluster = Cluster::builder(version).start();
+    let ep = cluster.host_ports()[0].clone();
+
+    let ours = health(&["--endpoints", &ep]);
+    assert_eq!(code(&ours), 0, "{ours:?}");
+    assert!(ours.stderr.is_empty(), "{ours:?}");
+    let theirs = cluster
+        .etcdctl_raw()
+        .args(["--endpoints", &ep, "endpoint", "health"])
+        .output()
+        .expect("etcdctl");
+    // etcdctl 3.4 prints the healthy line on stderr, 3.5 on stdout; ours follows 3.5.
+    let theirs_line = format!(
+        "{}{}",
+        String::from_utf8_lossy(&theirs.stdout),
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    assert_eq!(
+        without_durations(&ours.stdout),
+        without_durations(&theirs_line)
+    );
+
+    let ours = health(&["--endpoints", &ep, "-w", "json"]);
+    assert_eq!(code(&ours), 0, "{ours:?}");
+    let theirs = cluster
+        .etcdctl_raw()
+        .args(["--endpoints", &ep, "endpoint", "health", "-w", "json"])
+        .output()
+        .expect("etcdctl");
+    let (ours_json, theirs_json) = (
+        json(&ours.stdout),
+        json(&String::from_utf8_lossy(&theirs.stdout)),
+    );
+    assert_eq!(etcdctl_view(&ours_json), etcdctl_view(&theirs_json));
+    let first = &ours_json[0];
+    assert_eq!(
+        first["version"].as_str(),
+        cluster.version().server_version().as_deref(),
+        "{first}"
+    );
+    assert!(
+        first["memberId"]
+            .as_str()
+            .is_some_and(|id| u64::from_str_radix(id, 16).is_ok()),
+        "{first}"
+    );
+    assert_eq!(first["isLeader"], true);
+    assert!(first["revision"].as_i64().is_some_and(|r| r >= 1));
+    assert!(first["dbSize"].as_i64().is_some_and(|s| s > 0));
+
+    let ours = health(&["--endpoints", &ep, "-w", "table"]);
+    let theirs = cluster
+        .etcdctl_raw()
+        .args(["--endpoints", &ep, "endpoint", "health", "-w", "table"])
+        .output()
+        .expect("etcdctl");
+    let squeeze = |s: &str| without_durations(s).replace(['-', ' '], "");
+    assert_eq!(
+        squeeze(&ours.stdout),
+        squeeze(&String::from_utf8_lossy(&theirs.stdout))
+    );
+    assert_eq!(ours.stdout.lines().count(), 5, "{}", ours.stdout);
+}
+
+#[test]
+fn healthy_single_member_3_4() {
+    single_member_matches_etcdctl(Version::V3_4);
+}
+
+#[test]
+fn healthy_single_member_3_5() {
+    single_member_matches_etcdctl(Version::V3_5);
+}
+
+#[test]
+fn mutual_tls_and_a_wrong_ca() {
+    for version in Version::all_required() {
+        let cluster = Cluster::builder(version).tls().start();
+        let tls = cluster.tls_files().expect("tls");
+        let ep = cluster.host_ports()[0].clone();
+        let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        let (ca, cert, key) = (path(&tls.ca), path(&tls.client_cert), path(&tls.client_key));
+
+        let ok = health(&[
+            "--endpoints",
+            &ep,
+            "--cacert",
+            &ca,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ]);
+        assert_eq!(code(&ok), 0, "{version:?}: {ok:?}");
+        for (cert, key) in [
+            (&tls.client_cert, &tls.client_key_sec1),
+            (&tls.client_rsa_cert, &tls.client_rsa_key),
+            (&tls.client_rsa_cert, &tls.client_rsa_key_pkcs8),
+        ] {
+            let ok = health(&[
+                "--endpoints",
+                &ep,
+                "--cacert",
+                &ca,
+                "--cert",
+                &path(cert),
+                "--key",
+                &path(key),
+            ]);
+            assert_eq!(code(&ok), 0, "{version:?} {key:?}: {ok:?}");
+        }
+        let url = cluster.endpoints()[0].clone();
+        assert!(url.starts_with("https://"));
+        let ok = health(&[
+            "--endpoints",
+            &url,
+            "--insecure-skip-tls-verify",
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ]);
+        assert_eq!(code(&ok), 0, "{ok:?}");
+        assert!(
+            ok.stderr.contains("Warning: --insecure-skip-tls-verify"),
+            "{ok:?}"
+        );
+
+        let wrong = health(&[
+            "--endpoints",
+            &ep,
+            "--cacert",
+            &path(&tls.other_ca),
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+        ]);
+        assert_eq!(code(&wrong), 1, "{wrong:?}");
+        assert!(
+            wrong.stderr.contains("TLS handshake") && wrong.stderr.contains("--cacert"),
+            "{wrong:?}"
+        );
+        assert_eq!(
+            wrong.stderr.lines().count(),
+            2,
+            "one line per endpoint and the verdict: {wrong:?}"
+        );
+
+        let no_cert = health(&[
+            "--endpoints",
+            &ep,
+            "--cacert",
+            &ca,
+            "--command-timeout",
+            "2s",
+        ]);
+        assert_eq!(code(&no_cert), 1, "{no_cert:?}");
+        assert!(no_cert.stderr.contains("is unhealthy"), "{no_cert:?}");
+    }
+}
+
+#[test]
+fn auth_reader_is_healthy_and_a_wrong_password_is_an_auth_error() {
+    for version in Version::all_required() {
+        let cluster = Cluster::builder(version).auth().start();
+        let ep = cluster.host_ports()[0].clone();
+        let reader = format!("reader:{READER_PASSWORD}");
+        let ok = health(&["--endpoints", &ep, "--user", &reader]);
+        assert_eq!(code(&ok), 0, "{version:?}: {ok:?}");
+        let theirs = cluster
+            .etcdctl_raw()
+            .args(["--endpoints", &ep, "--user", &reader, "endpoint", "health"])
+            .output()
+            .expect("etcdctl");
+        assert!(
+            theirs.status.success(),
+            "etcdctl agrees that a reader sees a healthy endpoint"
+        );
+
+        let root_env = health_env(
+            &["--endpoints", &ep],
+            &[
+                ("ETCDCTL_USER", "root"),
+                ("ETCDCTL_PASSWORD", ROOT_PASSWORD),
+            ],
+        );
+        assert_eq!(code(&root_env), 0, "{root_env:?}");
+
+        let bad = health(&["--endpoints", &ep, "--user", "root:wrong", "-w", "json"]);
+        assert_eq!(code(&bad), 2, "{bad:?}");
+        assert!(bad.stderr.contains("authentication failed"), "{bad:?}");
+        assert!(
+            !bad.stderr.contains("wrong") && !bad.stdout.contains("wrong"),
+            "the password never prints: {bad:?}"
+        );
+        let report = json(&bad.stdout);
+        assert_eq!(report[0]["errorKind"], "auth", "{report}");
+    }
+}
+
+#[test]
+fn nospace_alarm_is_unhealthy_on_3_5() {
+    let cluster = Cluster::builder(Version::V3_5)
+        .arg("--quota-backend-bytes=1048576")
+        .start();
+    let ep = cluster.host_ports()[0].clone();
+    let value = "x".repeat(64 * 1024);
+    for i in 0..200 {
+        let out = cluster
+            .etcdctl()
+            .args(["put", &format!("fill-{i}"), &value])
+            .output()
+            .expect("etcdctl");
+        if !out.status.success() {
+            assert!(String::from_utf8_lossy(&out.stderr).contains("database space exceeded"));
+            break;
+        }
+    }
+    let ours = health(&["--endpoints", &ep]);
+    assert_eq!(code(&ours), 1, "{ours:?}");
+    let theirs = cluster
+        .etcdctl_raw()
+        .args(["--endpoints", &ep, "endpoint", "health"])
+        .output()
+        .expect("etcdctl");
+    assert_eq!(
+        ours.stderr,
+        String::from_utf8_lossy(&theirs.stderr),
+        "same lines as etcdctl 3.5"
+    );
+    assert!(
+        ours.stderr.contains("Active Alarm(s): NOSPACE "),
+        "{ours:?}"
+    );
+    let ours = health(&["--endpoints", &ep, "-w", "json"]);
+    assert_eq!(json(&ours.stdout)[0]["alarms"][0], "NOSPACE");
+}
+
+#[test]
+fn a_dead_endpoint_among_live_ones() {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    let live = cluster.host_ports()[0].clone();
+    let dead = format!("127.0.0.1:{}", etcd_test_support::free_port());
+    let out = health(&["--endpoints", &format!("{live},{dead}"), "-w", "json"]);
+    assert_eq!(code(&out), 1, "{out:?}");
+    let report = json(&out.stdout);
+    assert_eq!(
+        etcdctl_view(&report),
+        vec![(live.clone(), true, false), (dead.clone(), false, true)]
+    );
+    assert_eq!(report[1]["errorKind"], "unreachable");
+    assert_eq!(out.stderr, "Error: unhealthy cluster\n");
+    let quorum = health(&[
+        "--endpoints",
+        &format!("{live},{dead}"),
+        "--min-healthy",
+        "1",
+    ]);
+    assert_eq!(code(&quorum), 7, "{quorum:?}");
+}
+
+#[test]
+fn three_members_with_cluster_then_degraded_then_lost() {
+    let mut cluster = Cluster::builder(Version::V3_5).members(3).start();
+    let first = cluster.host_ports()[0].clone();
+    let all = health(&["--endpoints", &first, "--cluster", "-w", "json"]);
+    assert_eq!(code(&all), 0, "{all:?}");
+    let report = json(&all.stdout);
+    let mut found: Vec<String> = report
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|e| e["endpoint"].as_str().unwrap_or_default().to_string())
+        .collect();
+    found.sort();
+    let mut expected = cluster.endpoints();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(
+        report
+            .as_array()
+            .map(|a| a.iter().filter(|e| e["isLeader"] == true).count()),
+        Some(1)
+    );
+    let theirs = cluster
+        .etcdctl_raw()
+        .args([
+            "--endpoints",
+            &first,
+            "endpoint",
+            "health",
+            "--cluster",
+            "-w",
+            "json",
+        ])
+        .output()
+        .expect("etcdctl");
+    assert!(theirs.status.success(), "etcdctl --cluster: {theirs:?}");
+    let mut theirs = etcdctl_view(&json(&String::from_utf8_lossy(&theirs.stdout)));
+    theirs.sort();
+    let mut ours = etcdctl_view(&report);
+    ours.sort();
+    assert_eq!(ours, theirs);
+
+    cluster.kill_member(2);
+    let args = [
+        "--endpoints",
+        &first,
+        "--cluster",
+        "--command-timeout",
+        "2s",
+    ];
+    let strict = health(&args);
+    assert_eq!(code(&strict), 1, "{strict:?}");
+    let mut quorum_args = args.to_vec();
+    quorum_args.extend(["--min-healthy", "quorum"]);
+    let degraded = health(&quorum_args);
+    assert_eq!(code(&degraded), 7, "{degraded:?}");
+    assert!(
+        degraded.stderr.contains("degraded cluster: 2 of 3 healthy"),
+        "{degraded:?}"
+    );
+
+    cluster.kill_member(1);
+    let lost = health(&quorum_args);
+    assert_eq!(code(&lost), 1, "{lost:?}");
+    assert!(
+        lost.stderr.contains("unhealthy cluster: 0 of 3 healthy"),
+        "{lost:?}"
+    );
+}
+
+#[test]
+fn wait_for_an_etcd_that_starts_late() {
+    let cluster = Cluster::builder(Version::V3_5)
+        .start_late(Duration::from_secs(3))
+        .start();
+    let ep = cluster.host_ports()[0].clone();
+    let start = Instant::now();
+    let out = health(&["--endpoints", &ep, "--wait", "30s", "--progress"]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert!(
+        out.stderr.contains("waiting: 0 of 1 endpoints healthy"),
+        "{out:?}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(30));
+    let late = health(&["--endpoints", "127.0.0.1:1", "--wait", "1s", "--quiet"]);
+    assert_eq!(code(&late), 1, "{late:?}");
+    assert!(!late.stderr.contains("waiting"), "{late:?}");
+}
+
+#[test]
+fn environment_alone_and_overridden_by_flags() {
+    let cluster = Cluster::builder(Version::V3_5).tls().start();
+    let tls = cluster.tls_files().expect("tls");
+    let ep = cluster.host_ports()[0].clone();
+    let s = |p: &std::path::Path| p.to_string_lossy().into_owned();
+    let (ca, cert, key) = (s(&tls.ca), s(&tls.client_cert), s(&tls.client_key));
+    let env = [
+        ("ETCDCTL_API", "3"),
+        ("ETCDCTL_ENDPOINTS", ep.as_str()),
+        ("ETCDCTL_CACERT", ca.as_str()),
+        ("ETCDCTL_CERT", cert.as_str()),
+        ("ETCDCTL_KEY", key.as_str()),
+        ("ETCDCTL_WRITE_OUT", "json"),
+        ("ETCDCTL_SOMETHING_ELSE", "ignored"),
+    ];
+    let alone = health_env(&[], &env);
+    assert_eq!(code(&alone), 0, "{alone:?}");
+    assert!(
+        alone.stdout.starts_with('['),
+        "ETCDCTL_WRITE_OUT applies: {alone:?}"
+    );
+
+    let mut wrong_env = env.to_vec();
+    wrong_env[1] = ("ETCDCTL_ENDPOINTS", "127.0.0.1:1");
+    wrong_env[2] = ("ETCDCTL_CACERT", "/nonexistent/ca.pem");
+    let overridden = health_env(
+        &["--endpoints", &ep, "--cacert", &ca, "-w", "simple"],
+        &wrong_env,
+    );
+    assert_eq!(code(&overridden), 0, "{overridden:?}");
+    assert!(overridden.stdout.contains("is healthy"), "{overridden:?}");
+
+    let bad_env = health_env(&[], &wrong_env);
+    assert_eq!(
+        code(&bad_env),
+        2,
+        "a missing CA file is a usage error: {bad_env:?}"
+    );
+    assert!(
+        bad_env.stderr.contains("/nonexistent/ca.pem"),
+        "{bad_env:?}"
+    );
+}
+
+#[test]
+fn bad_flags_fail_before_any_connection() {
+    for (args, needle) in [
+        (vec!["--endpoints", "127.0.0.1"], "missing port"),
+        (vec!["--dial-timeout", "-2s"], "negative"),
+        (
+            vec!["--cert", "/nonexistent.crt", "--key", "/nonexistent.key"],
+            "/nonexistent.crt",
+        ),
+        (vec!["--nope"], "unknown flag --nope"),
+        (vec!["--min-healthy", "zero"], "--min-healthy"),
+    ] {
+        let start = Instant::now();
+        let out = health(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {out:?}");
+        assert!(out.stdout.is_empty());
+        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("Error: ") && out.stderr.contains(needle),
+            "{args:?}: {out:?}"
+        );
+        assert!(start.elapsed() < Duration::from_secs(1), "no network wait");
+    }
+}
+
+#[test]
+fn help_is_golden() {
+    let out = health(&["--help"]);
+    assert_eq!(code(&out), 0);
+    let golden = include_str!("golden/help.txt");
+    assert_eq!(
+        out.stdout, golden,
+        "update tests/golden/help.txt if the change is intended"
+    );
+}

@@ -1,0 +1,41 @@
+//! Test harness for the etcd-snap workspace.
+//!
+//! Used only as a dev-dependency. It locates the etcd binaries that `scripts/setup` installs under
+//! `<repo>/.deps`, makes a throw-away test PKI with rcgen, and starts real etcd clusters (one or
+//! three members, plain or mutual TLS, with or without auth) on free loopback ports. Everything is
+//! synchronous (`std::process`); a [`Cluster`] kills its processes and removes its temporary
+//! directory when dropped, also when the test panics, and its etcd processes die with the test
+//! process (`PR_SET_PDEATHSIG`).
+//!
+//! ```no_run
+//! use etcd_test_support::{Cluster, Version};
+//! let cluster = Cluster::builder(Version::V3_5).tls().auth().start();
+//! cluster.put("/app/a", "1");
+//! let out = cluster.etcdctl().args(["get", "/app/a"]).output().unwrap();
+//! assert!(out.status.success());
+//! ```
+//!
+//! Functions here panic with a message that says what to do when something the tests need is
+//! missing or broken: that is how a test fails.
+
+mod bins;
+mod certs;
+mod cluster;
+mod der;
+mod etcdctl;
+mod member;
+mod must;
+mod ports;
+mod process;
+mod version;
+mod wait;
+
+pub use bins::{etcd_bin, etcd_bin_optional, repo_root};
+pub use certs::TlsFiles;
+pub use cluster::{
+    pid_alive, Cluster, ClusterBuilder, READER_PASSWORD, READER_PREFIX, ROOT_PASSWORD,
+};
+pub use etcdctl::{run_ok, CmdOutput};
+pub use ports::free_port;
+pub use version::Version;
+pub use wait::wait_until;
