@@ -10,6 +10,8 @@ pub struct Error {
     pub code: ExitCode,
     /// What failed and why, on one line, naming the file or endpoint.
     pub message: String,
+    /// Exit without printing anything (stdout's reader went away).
+    quiet: bool,
 }
 
 /// The result type of this crate and of the tools' libraries.
@@ -21,7 +23,23 @@ impl Error {
         Error {
             code,
             message: one_line(message.into()),
+            quiet: false,
         }
+    }
+
+    /// Stdout's reader went away (`| head`): the tool stops and exits 0 without a word, like
+    /// ripgrep and the coreutils do.
+    pub fn broken_pipe() -> Self {
+        Error {
+            code: ExitCode::Success,
+            message: "broken pipe".into(),
+            quiet: true,
+        }
+    }
+
+    /// Whether this error ends the tool without a message.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
     }
 
     /// A usage error (exit 2): bad flag, bad value, missing argument.
@@ -42,8 +60,8 @@ impl Error {
     /// Prefixes the message with context, keeping the exit code.
     pub fn context(self, what: impl fmt::Display) -> Self {
         Error {
-            code: self.code,
             message: format!("{what}: {}", self.message),
+            ..self
         }
     }
 }

@@ -5,12 +5,16 @@
 //! and maps failures to the same exit codes (see `DESIGN.md`).
 
 pub mod args;
+#[cfg(feature = "client")]
 pub mod client;
+pub mod codec;
+#[cfg(feature = "client")]
 pub mod conn;
 pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod output;
+#[cfg(feature = "client")]
 pub mod tls;
 
 pub use error::{Error, Result};

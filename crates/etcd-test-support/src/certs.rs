@@ -116,6 +116,7 @@ fn leaf(
         .pem()
 }
 
+/// A fresh ECDSA P-256 key.
 fn new_key() -> KeyPair {
     KeyPair::generate().must(|| "cannot generate a test key".into())
 }

@@ -32,6 +32,7 @@ const LOG_TAIL: usize = 40;
 /// The member processes, shared with the `start_late` thread; `None` = not running.
 type Children = Arc<Mutex<Vec<Option<Child>>>>;
 
+/// Locks the member processes, ignoring poisoning (a panicking test must still clean up).
 fn lock(children: &Children) -> MutexGuard<'_, Vec<Option<Child>>> {
     children.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -40,11 +41,17 @@ fn lock(children: &Children) -> MutexGuard<'_, Vec<Option<Child>>> {
 #[derive(Debug, Clone)]
 #[must_use = "a ClusterBuilder does nothing until .start()"]
 pub struct ClusterBuilder {
+    /// The etcd version.
     version: Version,
+    /// How many members.
     members: usize,
+    /// Mutual TLS on client URLs.
     tls: bool,
+    /// Users, roles and `auth enable` after start.
     auth: bool,
+    /// Extra etcd flags.
     extra_args: Vec<String>,
+    /// Start the members this long after `start()` returns.
     start_late: Option<Duration>,
 }
 
@@ -96,8 +103,13 @@ impl ClusterBuilder {
         // Fail early, on the caller's thread, when the binaries are missing.
         etcd_bin(self.version, "etcd");
         etcd_bin(self.version, "etcdctl");
+        sweep_stale_dirs();
         let dir = tempfile::Builder::new()
-            .prefix(&format!("etcd-snap-test-{}-", self.version.label()))
+            .prefix(&format!(
+                "{DIR_PREFIX}{}-{}-",
+                std::process::id(),
+                self.version.label()
+            ))
             .tempdir_in(std::env::temp_dir())
             .must(|| {
                 format!(
@@ -155,6 +167,29 @@ impl ClusterBuilder {
             }
         }
         cluster
+    }
+}
+
+/// Temp dirs are named `etcd-snap-test-<pid>-<version>-XXXXXX`.
+const DIR_PREFIX: &str = "etcd-snap-test-";
+
+/// Removes the temp dirs of test processes that died without dropping their clusters
+/// (SIGKILL, abort): those whose `<pid>` no longer exists. Best effort.
+fn sweep_stale_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DIR_PREFIX)) else {
+            continue;
+        };
+        let Some(Ok(pid)) = rest.split('-').next().map(str::parse::<u32>) else {
+            continue;
+        };
+        if !process::pid_alive(pid) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 
@@ -301,7 +336,9 @@ fn start_late_thread(cluster: &Cluster, delay: Duration) -> (Sender<()>, JoinHan
 /// A running etcd test cluster on 127.0.0.1. Dropping it kills every member (SIGKILL), waits
 /// for them and removes its temporary directory; this also happens when the test panics.
 pub struct Cluster {
+    /// Ports, files and flags of the members.
     layout: Layout,
+    /// The member processes.
     children: Children,
     /// The `start_late` thread and its cancel channel (dropping the sender cancels).
     late: Option<(Sender<()>, JoinHandle<()>)>,

@@ -53,33 +53,43 @@ impl MemberSpec {
 /// `start_late` thread can have its own copy.
 #[derive(Debug, Clone)]
 pub(crate) struct Layout {
+    /// The etcd version of every member.
     pub(crate) version: Version,
     /// The cluster's temporary directory.
     pub(crate) dir: PathBuf,
+    /// The members, in order.
     pub(crate) members: Vec<MemberSpec>,
+    /// The PKI when client URLs use mutual TLS.
     pub(crate) tls: Option<TlsFiles>,
+    /// Whether users are created and auth is enabled after start.
     pub(crate) auth: bool,
     /// Extra etcd flags for every member.
     pub(crate) extra_args: Vec<String>,
+    /// The `--initial-cluster-token`.
     pub(crate) token: String,
 }
 
 /// `new` for a first start, `existing` for a restart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ClusterState {
+    /// `--initial-cluster-state new`.
     New,
+    /// `--initial-cluster-state existing`.
     Existing,
 }
 
 impl Layout {
+    /// `<dir>/mN`.
     pub(crate) fn data_dir(&self, i: usize) -> PathBuf {
         self.dir.join(&self.members[i].name)
     }
 
+    /// `<dir>/mN.log`.
     pub(crate) fn log_path(&self, i: usize) -> PathBuf {
         self.dir.join(format!("{}.log", self.members[i].name))
     }
 
+    /// Member `i`'s client URL with scheme.
     pub(crate) fn client_url(&self, i: usize) -> String {
         self.members[i].client_url(self.tls.is_some())
     }

