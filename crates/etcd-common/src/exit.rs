@@ -19,6 +19,10 @@ pub enum ExitCode {
     LocalIo = 6,
     /// 7 (etcd-health only): degraded, fewer than all but at least `--min-healthy` endpoints healthy.
     Degraded = 7,
+    /// 130: stopped by SIGINT (Ctrl-C), after cleaning up.
+    Interrupted = 130,
+    /// 143: stopped by SIGTERM, after cleaning up.
+    Terminated = 143,
 }
 
 impl ExitCode {
@@ -43,4 +47,5 @@ EXIT CODES:
   3  transient: cannot connect, timeout, stream broken (retry)
   4  integrity: not a snapshot, truncated, hash mismatch, bad decryption
   5  refused: destination exists or is not empty, binary output to a terminal
-  6  local I/O: disk full, permission denied, cannot write";
+  6  local I/O: disk full, permission denied, cannot write
+130  interrupted (SIGINT), 143 terminated (SIGTERM), after cleaning up";

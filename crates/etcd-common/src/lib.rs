@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod output;
+pub mod progress;
 #[cfg(feature = "client")]
 pub mod tls;
 

@@ -5,7 +5,8 @@
 //! three members, plain or mutual TLS, with or without auth) on free loopback ports. Everything is
 //! synchronous (`std::process`); a [`Cluster`] kills its processes and removes its temporary
 //! directory when dropped, also when the test panics, and its etcd processes die with the test
-//! process (`PR_SET_PDEATHSIG`).
+//! process (`PR_SET_PDEATHSIG`). An [`Sshd`] is a real OpenSSH server on a loopback port that
+//! accepts one generated key, for tests that ship snapshots over `ssh`.
 //!
 //! ```no_run
 //! use etcd_test_support::{Cluster, Version};
@@ -27,6 +28,7 @@ mod member;
 mod must;
 mod ports;
 mod process;
+mod sshd;
 mod version;
 mod wait;
 
@@ -37,5 +39,6 @@ pub use cluster::{
 };
 pub use etcdctl::{run_ok, CmdOutput};
 pub use ports::free_port;
+pub use sshd::Sshd;
 pub use version::Version;
 pub use wait::wait_until;

@@ -157,8 +157,7 @@ mod tests {
                 d.decrypt(std::iter::once(&identity as &dyn age::Identity))
                     .ok()
             })
-            .map(|r| zstd::stream::read::Decoder::new(r).ok())
-            .flatten();
+            .and_then(|r| zstd::stream::read::Decoder::new(r).ok());
         let mut back = Vec::new();
         assert!(reader.as_mut().map(|r| r.read_to_end(&mut back).is_ok()) == Some(true));
         assert_eq!(back, data);

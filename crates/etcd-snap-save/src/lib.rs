@@ -1,0 +1,291 @@
+//! `etcd-snap-save`: take a snapshot over the etcd v3 API and stream it to stdout or atomically to a
+//! file, verifying the server's SHA-256 trailer on the way, optionally through zstd and age.
+//!
+//! The snapshot is never held in memory: each 32 KiB message is hashed, encoded and written as it
+//! arrives, so memory stays flat whatever the database size.
+
+pub mod cli;
+pub mod dest;
+pub mod report;
+pub mod stream;
+
+use cli::{Options, Prefer};
+use dest::Destination;
+use etcd_common::client::{self, Client, ClientError, FailureKind};
+use etcd_common::codec::encode;
+use etcd_common::conn::Endpoint;
+use etcd_common::progress::{self, Progress};
+use etcd_common::{Error, ExitCode, Result};
+use report::Summary;
+use std::cell::Cell;
+use std::io::{self, Write};
+use std::rc::Rc;
+use std::time::Instant;
+use stream::StreamCheck;
+
+/// Runs the tool on the process's arguments and environment.
+pub fn main() -> Result<ExitCode> {
+    let options = match cli::parse(
+        etcd_common::args::Args::from_env(),
+        &etcd_common::args::Env::from_process(),
+    )? {
+        cli::Parsed::Run(options) => options,
+        cli::Parsed::Exit(text) => {
+            etcd_common::output::print_stdout(&text)?;
+            return Ok(ExitCode::Success);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", &e))?;
+    runtime.block_on(run_until_signal(&options))
+}
+
+/// Saves, unless SIGINT or SIGTERM comes first: then the `.part` is removed and the tool exits.
+async fn run_until_signal(options: &Options) -> Result<ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|e| Error::io("installing signal handlers", &e))?;
+    let mut terminate =
+        signal(SignalKind::terminate()).map_err(|e| Error::io("installing signal handlers", &e))?;
+    // Dropping the save future drops its destination, which removes the `.part`.
+    tokio::select! {
+        result = run(options) => result,
+        _ = interrupt.recv() => Err(Error::new(ExitCode::Interrupted, "interrupted: nothing was saved")),
+        _ = terminate.recv() => Err(Error::new(ExitCode::Terminated, "terminated: nothing was saved")),
+    }
+}
+
+/// Saves the snapshot and prints the summary.
+pub async fn run(options: &Options) -> Result<ExitCode> {
+    if options.conn.skip_verify {
+        eprintln!("Warning: --insecure-skip-tls-verify: server certificates are not verified");
+    }
+    let summary = save(options).await?;
+    report::print(&summary, options)?;
+    Ok(ExitCode::Success)
+}
+
+/// A member that has started streaming its snapshot.
+struct Started {
+    endpoint: Endpoint,
+    member_id: u64,
+    revision: i64,
+    stream: etcd_client::SnapshotStreaming,
+    first: etcd_client::SnapshotResponse,
+    /// Keeps the connection open while the stream runs.
+    _client: Client,
+}
+
+/// Takes the snapshot from the first endpoint that starts streaming and writes it out.
+pub async fn save(options: &Options) -> Result<Summary> {
+    let destination = Destination::open(&options.target, options.force)?;
+    let mut failures: Vec<(Endpoint, ClientError)> = Vec::new();
+    for endpoint in ordered_endpoints(options).await {
+        match start(&endpoint, options).await {
+            Ok(started) => return transfer(started, destination, options).await,
+            Err(e) => {
+                if options.conn.endpoints.len() > 1 {
+                    eprintln!(
+                        "Warning: {}: {} (trying the next endpoint)",
+                        endpoint.text, e.message
+                    );
+                }
+                failures.push((endpoint, e));
+            }
+        }
+    }
+    Err(no_endpoint_streamed(failures))
+}
+
+/// The error when no endpoint could start a snapshot: a rejected credential or permission beats
+/// an unreachable member, since retrying will not help it.
+fn no_endpoint_streamed(failures: Vec<(Endpoint, ClientError)>) -> Error {
+    let worst = failures
+        .iter()
+        .find(|(_, e)| e.exit_code() == ExitCode::Usage)
+        .or(failures.first());
+    match worst {
+        Some((endpoint, e)) if failures.len() == 1 || e.exit_code() == ExitCode::Usage => {
+            permission_hint(e.clone()).into_error(endpoint)
+        }
+        _ => Error::transient(format!(
+            "no endpoint could start a snapshot: {}",
+            failures
+                .iter()
+                .map(|(ep, e)| format!("{}: {}", ep.text, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
+}
+
+fn permission_hint(mut e: ClientError) -> ClientError {
+    if e.kind == FailureKind::PermissionDenied {
+        e.message = format!(
+            "{}: snapshots need a user with the root role (--user root)",
+            e.message
+        );
+    }
+    e
+}
+
+/// The endpoints in the order to try them (`--prefer` asks each member whether it leads).
+async fn ordered_endpoints(options: &Options) -> Vec<Endpoint> {
+    let endpoints = options.conn.endpoints.clone();
+    if options.prefer == Prefer::Given || endpoints.len() < 2 {
+        return endpoints;
+    }
+    let mut ranked = Vec::new();
+    for (i, ep) in endpoints.into_iter().enumerate() {
+        let is_leader = async {
+            let mut c = client::connect(&ep, &options.conn).await.ok()?;
+            let status = client::with_timeout(options.conn.command_timeout, c.status())
+                .await
+                .ok()?;
+            Some(
+                status
+                    .header()
+                    .is_some_and(|h| h.member_id() == status.leader()),
+            )
+        }
+        .await;
+        // Unreachable members go last; among the rest the preferred kind comes first.
+        let rank = match (is_leader, options.prefer) {
+            (None, _) => 2,
+            (Some(leader), Prefer::Leader) => usize::from(!leader),
+            (Some(leader), _) => usize::from(leader),
+        };
+        ranked.push((rank, i, ep));
+    }
+    ranked.sort_by_key(|(rank, i, _)| (*rank, *i));
+    ranked.into_iter().map(|(_, _, ep)| ep).collect()
+}
+
+/// Connects, reads the member's status, opens the snapshot stream and waits for its first message.
+async fn start(endpoint: &Endpoint, options: &Options) -> Result<Started, ClientError> {
+    let timeout = options.conn.command_timeout;
+    let mut client = client::connect(endpoint, &options.conn).await?;
+    let status = client::with_timeout(timeout, client.status()).await?;
+    let header = status.header();
+    let member_id = header.map(|h| h.member_id()).unwrap_or(0);
+    let revision = header.map(|h| h.revision()).unwrap_or(0);
+    let mut stream = client::with_timeout(timeout, client.snapshot()).await?;
+    let first = client::with_timeout(timeout, stream.message()).await?;
+    let first = first.ok_or_else(|| ClientError {
+        kind: FailureKind::Server,
+        message: "the snapshot stream ended before any data".into(),
+    })?;
+    Ok(Started {
+        endpoint: endpoint.clone(),
+        member_id,
+        revision,
+        stream,
+        first,
+        _client: client,
+    })
+}
+
+/// Counts the bytes that reach the destination.
+struct Counting<W> {
+    inner: W,
+    count: Rc<Cell<u64>>,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Streams the snapshot through the checks and encoders into the destination.
+async fn transfer(
+    started: Started,
+    destination: Destination,
+    options: &Options,
+) -> Result<Summary> {
+    let Started {
+        endpoint,
+        member_id,
+        revision,
+        mut stream,
+        first,
+        _client,
+    } = started;
+    let begin = Instant::now();
+    let written = Rc::new(Cell::new(0u64));
+    let mut check = StreamCheck::new();
+    let mut progress = Progress::new(
+        progress::wanted(options.progress, options.quiet),
+        "snapshot",
+    );
+    let write_error = |e: io::Error| match (&destination, e.kind()) {
+        (Destination::Stdout(_), io::ErrorKind::BrokenPipe) => Error::new(
+            ExitCode::LocalIo,
+            "stdout was closed before the snapshot was complete",
+        ),
+        _ => Error::io("writing the snapshot", &e),
+    };
+    {
+        let base = Counting {
+            inner: io::BufWriter::with_capacity(256 * 1024, destination.writer()),
+            count: written.clone(),
+        };
+        let mut writer = encode::wrap(base, &options.encoding)?;
+        let mut message = Some(first);
+        while let Some(msg) = message.take() {
+            check
+                .feed(msg.remaining_bytes(), msg.blob())
+                .map_err(|e| stream_error(&endpoint, e))?;
+            if let Some(total) = check.total() {
+                progress.set_total(total);
+            }
+            writer.write_all(msg.blob()).map_err(write_error)?;
+            progress.update(check.received());
+            message = stream.message().await.map_err(|e| {
+                let e = client::classify(&e);
+                Error::transient(format!(
+                    "{}: the snapshot stream broke after {} bytes: {}",
+                    endpoint.text,
+                    check.received(),
+                    e.message
+                ))
+            })?;
+        }
+        check.finish().map_err(|e| stream_error(&endpoint, e))?;
+        writer.finish().map_err(write_error)?;
+    }
+    progress.finish(check.received());
+    destination.commit()?;
+    let elapsed = begin.elapsed();
+    let sha256 = check.finish().map_err(|e| stream_error(&endpoint, e))?;
+    Ok(Summary {
+        path: match &options.target {
+            dest::Target::Stdout => None,
+            dest::Target::File(p) => Some(p.display().to_string()),
+        },
+        endpoint: endpoint.text.clone(),
+        member_id: format!("{member_id:x}"),
+        revision,
+        db_size: check.total().unwrap_or(0),
+        bytes_written: written.get(),
+        sha256: stream::hex(&sha256),
+        compressed: options.encoding.compress_level.is_some(),
+        encrypted: !options.encoding.recipients.is_empty(),
+        elapsed_seconds: elapsed.as_secs_f64(),
+    })
+}
+
+fn stream_error(endpoint: &Endpoint, e: stream::StreamError) -> Error {
+    let code = match e {
+        stream::StreamError::EndedEarly { .. } => ExitCode::Transient,
+        _ => ExitCode::Integrity,
+    };
+    Error::new(code, format!("{}: {e}", endpoint.text))
+}

@@ -1,0 +1,5 @@
+//! `etcd-snap-save`: parse the command line, save the snapshot, exit with its code.
+
+fn main() -> std::process::ExitCode {
+    etcd_common::output::finish(etcd_snap_save::main())
+}

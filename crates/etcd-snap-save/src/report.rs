@@ -1,0 +1,93 @@
+//! The summary after a successful save: to stdout when the snapshot went to a file, to stderr when
+//! stdout carried the snapshot itself.
+
+use crate::cli::Options;
+use etcd_common::output::{json, print_stdout, table, Format};
+use etcd_common::progress::human;
+use etcd_common::Result;
+use serde::Serialize;
+use std::io::Write;
+
+/// What was saved.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// The file written, or `None` for stdout.
+    pub path: Option<String>,
+    /// The endpoint that served the snapshot.
+    pub endpoint: String,
+    /// Its member ID, hex.
+    pub member_id: String,
+    /// The store revision when the snapshot started.
+    pub revision: i64,
+    /// Bytes of the database (without the trailer).
+    pub db_size: u64,
+    /// Bytes written to the destination (after compression and encryption).
+    pub bytes_written: u64,
+    /// SHA-256 of the database, verified against the server's trailer.
+    pub sha256: String,
+    /// Whether the output is zstd-compressed.
+    pub compressed: bool,
+    /// Whether the output is age-encrypted.
+    pub encrypted: bool,
+    /// Seconds from the first byte to the durable file.
+    pub elapsed_seconds: f64,
+}
+
+impl Summary {
+    fn rate(&self) -> String {
+        format!(
+            "{}/s",
+            human(self.db_size as f64 / self.elapsed_seconds.max(1e-6))
+        )
+    }
+}
+
+/// Prints the summary in the chosen format; `--quiet` silences it only when it would go to stderr.
+pub fn print(summary: &Summary, options: &Options) -> Result<()> {
+    let text = match options.format {
+        Format::Simple => {
+            let first = match &summary.path {
+                Some(path) => format!("Snapshot saved at {path}"),
+                None => "Snapshot written to stdout".to_string(),
+            };
+            format!(
+                "{first}\nendpoint={} member={} revision={} db_size={} written={} sha256={} elapsed={:.3}s rate={}\n",
+                summary.endpoint,
+                summary.member_id,
+                summary.revision,
+                summary.db_size,
+                summary.bytes_written,
+                summary.sha256,
+                summary.elapsed_seconds,
+                summary.rate().replace(' ', ""),
+            )
+        }
+        Format::Json => json::to_line(summary),
+        Format::Table => table::render(
+            &[
+                "path", "endpoint", "member", "revision", "db size", "written", "sha256",
+                "elapsed", "rate",
+            ],
+            &[vec![
+                summary.path.clone().unwrap_or_else(|| "-".into()),
+                summary.endpoint.clone(),
+                summary.member_id.clone(),
+                summary.revision.to_string(),
+                human(summary.db_size as f64),
+                human(summary.bytes_written as f64),
+                summary.sha256.clone(),
+                format!("{:.3}s", summary.elapsed_seconds),
+                summary.rate(),
+            ]],
+        ),
+    };
+    if summary.path.is_some() {
+        print_stdout(&text)
+    } else {
+        if !options.quiet {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,685 @@
+//! etcd-snap-save against real etcd 3.4 and 3.5: the same bytes as `etcdctl snapshot save`, files that
+//! are complete or absent, verified streams, and pipes through the real zstd, age and ssh.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
+
+use etcd_test_support::{
+    etcd_bin, Cluster, CmdOutput, Sshd, Version, READER_PASSWORD, ROOT_PASSWORD,
+};
+use std::fs;
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SAVE: &str = env!("CARGO_BIN_EXE_etcd-snap-save");
+
+/// `etcd-snap-save ARGS` with no inherited `ETCDCTL_*`.
+fn save_cmd(args: &[&str]) -> Command {
+    let mut cmd = Command::new(SAVE);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ETCDCTL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args(args);
+    cmd
+}
+
+fn run(cmd: &mut Command) -> CmdOutput {
+    let out = cmd.output().expect("run");
+    CmdOutput {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn save(args: &[&str]) -> CmdOutput {
+    run(&mut save_cmd(args))
+}
+
+fn code(out: &CmdOutput) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// What `etcdctl snapshot save` writes for this cluster's first member.
+fn etcdctl_snapshot(cluster: &Cluster, dir: &Path) -> Vec<u8> {
+    let path = dir.join("etcdctl.db");
+    let out = cluster
+        .etcdctl_on(&[0], cluster.auth_enabled().then_some("root"))
+        .args(["snapshot", "save", &s(&path)])
+        .output()
+        .expect("etcdctl");
+    assert!(out.status.success(), "etcdctl snapshot save: {out:?}");
+    fs::read(&path).expect("read etcdctl snapshot")
+}
+
+/// Compares snapshots without printing megabytes when they differ.
+#[track_caller]
+fn assert_same_bytes(ours: &[u8], theirs: &[u8], what: &str) {
+    if ours != theirs {
+        let first = ours.iter().zip(theirs).position(|(a, b)| a != b);
+        panic!(
+            "{what}: {} vs {} bytes, first difference at {first:?}",
+            ours.len(),
+            theirs.len()
+        );
+    }
+}
+
+/// A whole snapshot: the last 32 bytes are the SHA-256 of the rest.
+#[track_caller]
+fn assert_trailer_matches(bytes: &[u8]) {
+    use sha2::Digest;
+    assert!(
+        bytes.len() > 32 && (bytes.len() - 32).is_multiple_of(4096),
+        "size {}",
+        bytes.len()
+    );
+    let (db, trailer) = bytes.split_at(bytes.len() - 32);
+    assert_eq!(
+        sha2::Sha256::digest(db).as_slice(),
+        trailer,
+        "trailer is the SHA-256 of the data"
+    );
+}
+
+/// No file and no `.part` left in `dir` except the ones named.
+fn only_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn load(cluster: &Cluster) {
+    for (key, value) in [
+        ("/registry/pods/default/a", "x"),
+        ("/registry/configmaps/kube-system/b", "y"),
+        ("/app/c", "z"),
+    ] {
+        cluster.put(key, value);
+    }
+}
+
+fn same_bytes_as_etcdctl(version: Version) {
+    let cluster = Cluster::builder(version).start();
+    load(&cluster);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = etcdctl_snapshot(&cluster, dir.path());
+    let ep = cluster.host_ports()[0].clone();
+
+    let file = dir.path().join("ours.db");
+    let out = save(&["--endpoints", &ep, &s(&file)]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert!(
+        out.stdout
+            .starts_with(&format!("Snapshot saved at {}\n", s(&file))),
+        "{out:?}"
+    );
+    assert_same_bytes(
+        &fs::read(&file).expect("read"),
+        &expected,
+        "file mode is byte-identical to etcdctl",
+    );
+
+    let piped = save_cmd(&["--endpoints", &ep, "-"]).output().expect("run");
+    assert!(piped.status.success(), "{piped:?}");
+    assert_same_bytes(
+        &piped.stdout,
+        &expected,
+        "stdout mode is byte-identical to etcdctl",
+    );
+    assert!(String::from_utf8_lossy(&piped.stderr).contains("Snapshot written to stdout"));
+
+    // The real tools accept our file.
+    let status = if version.is_3_5() {
+        Command::new(etcd_bin(version, "etcdutl"))
+            .args(["snapshot", "status", &s(&file), "-w", "json"])
+            .output()
+    } else {
+        cluster
+            .etcdctl_raw()
+            .args(["snapshot", "status", &s(&file), "-w", "json"])
+            .output()
+    }
+    .expect("status");
+    assert!(status.status.success(), "{status:?}");
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert!(report["revision"].as_i64() >= Some(4), "{report}");
+
+    let json = save(&["--endpoints", &ep, "-w", "json", "--force", &s(&file)]);
+    let summary: serde_json::Value = serde_json::from_str(&json.stdout).expect("summary json");
+    let sha = &expected[expected.len() - 32..];
+    assert_eq!(
+        summary["sha256"].as_str(),
+        Some(
+            sha.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+                .as_str()
+        )
+    );
+    assert_eq!(summary["dbSize"].as_u64(), Some(expected.len() as u64 - 32));
+    assert_eq!(
+        summary["bytesWritten"].as_u64(),
+        Some(expected.len() as u64)
+    );
+    assert_eq!(summary["revision"], report["revision"]);
+    assert!(summary["memberId"]
+        .as_str()
+        .is_some_and(|m| u64::from_str_radix(m, 16).is_ok()));
+    assert_eq!(only_files(dir.path()), ["etcdctl.db", "ours.db"]);
+}
+
+#[test]
+fn same_bytes_as_etcdctl_3_4() {
+    same_bytes_as_etcdctl(Version::V3_4);
+}
+
+#[test]
+fn same_bytes_as_etcdctl_3_5() {
+    same_bytes_as_etcdctl(Version::V3_5);
+}
+
+#[test]
+fn file_safety_mode_refusals_and_force() {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    let ep = cluster.host_ports()[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snap.db");
+
+    let out = run(Command::new("sh").args([
+        "-c",
+        &format!("umask 000; exec {SAVE} --endpoints {ep} {}", s(&file)),
+    ]));
+    assert_eq!(code(&out), 0, "{out:?}");
+    let mode = fs::metadata(&file).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "mode 0600 whatever the umask");
+
+    fs::write(&file, b"precious").expect("write");
+    let refused = save(&["--endpoints", &ep, &s(&file)]);
+    assert_eq!(code(&refused), 5, "{refused:?}");
+    assert!(refused.stderr.contains("--force"), "{refused:?}");
+    assert_eq!(fs::read(&file).expect("read"), b"precious");
+
+    let forced = save(&["--endpoints", &ep, "--force", &s(&file)]);
+    assert_eq!(code(&forced), 0, "{forced:?}");
+    assert_trailer_matches(&fs::read(&file).expect("read"));
+
+    // A leftover .part of a killed run does not block the next one.
+    let other = dir.path().join("other.db");
+    fs::write(dir.path().join("other.db.part"), b"leftover").expect("write");
+    let out = save(&["--endpoints", &ep, &s(&other)]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(only_files(dir.path()), ["other.db", "snap.db"]);
+
+    // A binary snapshot is never written to a terminal.
+    let tty = run(Command::new("script").args([
+        "-qec",
+        &format!("{SAVE} --endpoints {ep} -"),
+        "/dev/null",
+    ]));
+    assert!(
+        tty.stdout
+            .contains("refusing to write a binary snapshot to a terminal"),
+        "{tty:?}"
+    );
+    let tty_code = run(Command::new("script").args([
+        "-qec",
+        &format!("{SAVE} --endpoints {ep} -; echo exit=$?"),
+        "/dev/null",
+    ]));
+    assert!(tty_code.stdout.contains("exit=5"), "{tty_code:?}");
+
+    // A missing directory is a local I/O error, and nothing is left behind.
+    let missing = save(&[
+        "--endpoints",
+        &ep,
+        &s(&dir.path().join("no/such/dir/snap.db")),
+    ]);
+    assert_eq!(code(&missing), 6, "{missing:?}");
+}
+
+#[test]
+fn mutual_tls_and_auth() {
+    for version in Version::all_required() {
+        let cluster = Cluster::builder(version).tls().auth().start();
+        let tls = cluster.tls_files().expect("tls");
+        let ep = cluster.host_ports()[0].clone();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("snap.db");
+        let tls_args = [
+            "--cacert",
+            &s(&tls.ca),
+            "--cert",
+            &s(&tls.client_cert),
+            "--key",
+            &s(&tls.client_key),
+        ]
+        .map(String::from);
+        let with = |extra: &[&str]| {
+            let mut args: Vec<&str> = vec!["--endpoints", &ep];
+            args.extend(tls_args.iter().map(String::as_str));
+            args.extend_from_slice(extra);
+            save(&args)
+        };
+
+        let root = format!("root:{ROOT_PASSWORD}");
+        let ok = with(&["--user", &root, &s(&file)]);
+        assert_eq!(code(&ok), 0, "{version:?}: {ok:?}");
+        // Authenticating writes through raft, so an etcdctl snapshot taken after ours differs in
+        // its meta page: check ours on its own.
+        assert_trailer_matches(&fs::read(&file).expect("read"));
+
+        let reader = format!("reader:{READER_PASSWORD}");
+        let other = dir.path().join("reader.db");
+        let denied = with(&["--user", &reader, &s(&other)]);
+        assert_eq!(code(&denied), 2, "{version:?}: {denied:?}");
+        assert!(
+            denied.stderr.contains("permission denied") && denied.stderr.contains("root role"),
+            "{denied:?}"
+        );
+        assert_eq!(denied.stderr.lines().count(), 1, "{denied:?}");
+
+        let wrong = with(&["--user", "root:nope", &s(&other)]);
+        assert_eq!(code(&wrong), 2, "{wrong:?}");
+        assert!(wrong.stderr.contains("authentication failed"), "{wrong:?}");
+        assert_eq!(
+            only_files(dir.path()),
+            ["snap.db"],
+            "refusals leave nothing behind"
+        );
+    }
+}
+
+#[test]
+fn several_endpoints_with_the_first_one_dead() {
+    let mut cluster = Cluster::builder(Version::V3_5).members(3).start();
+    load(&cluster);
+    cluster.kill_member(0);
+    let eps = cluster.host_ports().join(",");
+    // --prefer needs a leader among the living: followers keep naming the dead one for a while.
+    let has_leader = || {
+        let out = cluster
+            .etcdctl_on(&[1, 2], None)
+            .args(["endpoint", "status", "-w", "json"])
+            .output()
+            .expect("status");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|m| m["Status"]["leader"] == m["Status"]["header"]["member_id"])
+        })
+    };
+    assert!(etcd_test_support::wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        has_leader
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snap.db");
+    let out = save(&["--endpoints", &eps, "-w", "json", &s(&file)]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert!(out.stderr.contains("trying the next endpoint"), "{out:?}");
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        summary["endpoint"].as_str(),
+        Some(cluster.host_ports()[1].as_str())
+    );
+
+    for prefer in ["leader", "follower"] {
+        let out = save(&[
+            "--endpoints",
+            &eps,
+            "--prefer",
+            prefer,
+            "--force",
+            "-w",
+            "json",
+            &s(&file),
+        ]);
+        assert_eq!(code(&out), 0, "{out:?}");
+        let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+        let ep = summary["endpoint"].as_str().unwrap_or_default().to_string();
+        let status = cluster
+            .etcdctl_raw()
+            .args(["--endpoints", &ep, "endpoint", "status", "-w", "json"])
+            .output()
+            .expect("status");
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+        let is_leader = status[0]["Status"]["leader"] == status[0]["Status"]["header"]["member_id"];
+        assert_eq!(
+            is_leader,
+            prefer == "leader",
+            "--prefer {prefer} chose {ep}"
+        );
+    }
+
+    cluster.kill_member(1);
+    cluster.kill_member(2);
+    let none = save(&[
+        "--endpoints",
+        &eps,
+        "--dial-timeout",
+        "1s",
+        &s(&dir.path().join("x.db")),
+    ]);
+    assert_eq!(code(&none), 3, "{none:?}");
+    assert!(
+        none.stderr.contains("no endpoint could start a snapshot"),
+        "{none:?}"
+    );
+    assert_eq!(only_files(dir.path()), ["snap.db"]);
+}
+
+/// Loads about `mib` MiB of 1 MiB values, so that a snapshot takes a while to stream.
+fn load_big(cluster: &Cluster, mib: usize) {
+    let value_file = cluster.dir().join("value.bin");
+    let value: Vec<u8> = (0..1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    fs::write(&value_file, value).expect("write value");
+    for i in 0..mib {
+        let out = cluster
+            .etcdctl()
+            .args(["put", &format!("/big/{i:04}")])
+            .stdin(fs::File::open(&value_file).expect("open"))
+            .output()
+            .expect("etcdctl");
+        assert!(out.status.success(), "{out:?}");
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(ok.success());
+}
+
+fn wait_for(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+#[test]
+fn server_killed_mid_stream_and_signals_leave_nothing() {
+    let mut cluster = Cluster::builder(Version::V3_5).start();
+    load_big(&cluster, 48);
+    let ep = cluster.host_ports()[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snap.db");
+    let part = dir.path().join("snap.db.part");
+    let etcd_pid = cluster.pid(0).expect("pid");
+
+    // SIGTERM to the tool while the server is frozen mid-stream: the .part goes, exit 143.
+    let mut child = save_cmd(&["--endpoints", &ep, &s(&file)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(wait_for(Duration::from_secs(20), || fs::metadata(&part)
+        .is_ok_and(|m| m.len() > 0)));
+    signal(etcd_pid, "STOP");
+    signal(child.id(), "TERM");
+    let status = child.wait().expect("wait");
+    signal(etcd_pid, "CONT");
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(
+        only_files(dir.path()),
+        Vec::<String>::new(),
+        "nothing left after SIGTERM"
+    );
+
+    // The server dies in the middle: exit 3, and neither FILE nor FILE.part exists.
+    let child = save_cmd(&["--endpoints", &ep, &s(&file)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(wait_for(Duration::from_secs(20), || fs::metadata(&part)
+        .is_ok_and(|m| m.len() > 0)));
+    signal(etcd_pid, "STOP");
+    cluster.kill_member(0);
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("snapshot stream broke"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert_eq!(
+        only_files(dir.path()),
+        Vec::<String>::new(),
+        "nothing left after the server died"
+    );
+}
+
+fn decode(cmd: &str, input: &[u8]) -> Vec<u8> {
+    let mut child = Command::new("sh")
+        .args(["-c", cmd])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn decoder");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&input);
+    });
+    let mut out = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut out)
+        .expect("read");
+    writer.join().expect("join");
+    assert!(child.wait().expect("wait").success(), "{cmd} failed");
+    out
+}
+
+#[test]
+fn built_in_compression_and_encryption_read_by_the_real_clis() {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    load(&cluster);
+    let ep = cluster.host_ports()[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = etcdctl_snapshot(&cluster, dir.path());
+    let key = dir.path().join("age.key");
+    assert!(Command::new("age-keygen")
+        .args(["-o", &s(&key)])
+        .output()
+        .expect("age-keygen")
+        .status
+        .success());
+    let recipient = String::from_utf8(
+        Command::new("age-keygen")
+            .args(["-y", &s(&key)])
+            .output()
+            .expect("age-keygen")
+            .stdout,
+    )
+    .expect("utf8");
+    let recipient = recipient.trim();
+    let ssh_key = dir.path().join("id_ed25519");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f", &s(&ssh_key)])
+        .status()
+        .expect("ssh-keygen")
+        .success());
+    let ssh_pub = fs::read_to_string(dir.path().join("id_ed25519.pub")).expect("pub");
+    let recipients_file = dir.path().join("recipients.txt");
+    fs::write(
+        &recipients_file,
+        format!("# backup keys\n{recipient}\n\n{ssh_pub}"),
+    )
+    .expect("write");
+
+    let k = s(&key);
+    let sk = s(&ssh_key);
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec!["--compress".into()], "zstd -dc".into()),
+        (
+            vec![
+                "--compress=19".into(),
+                "--compress-threads".into(),
+                "2".into(),
+            ],
+            "zstd -dc".into(),
+        ),
+        (
+            vec!["-r".into(), recipient.into()],
+            format!("age -d -i {k}"),
+        ),
+        (
+            vec!["--compress".into(), "-r".into(), recipient.into()],
+            format!("age -d -i {k} | zstd -dc"),
+        ),
+        (
+            vec![
+                "--compress".into(),
+                "-r".into(),
+                recipient.into(),
+                "--armor".into(),
+            ],
+            format!("age -d -i {k} | zstd -dc"),
+        ),
+        (
+            vec!["-R".into(), s(&recipients_file)],
+            format!("age -d -i {sk}"),
+        ),
+    ];
+    for (flags, decoder) in cases {
+        let mut args = vec!["--endpoints".to_string(), ep.clone()];
+        args.extend(flags.iter().cloned());
+        args.push("-".into());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = save_cmd(&args).output().expect("run");
+        assert!(out.status.success(), "{flags:?}: {out:?}");
+        if flags.contains(&"--armor".to_string()) {
+            assert!(out
+                .stdout
+                .starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
+        }
+        let what = format!("{flags:?} decoded by `{decoder}`");
+        assert_same_bytes(&decode(&decoder, &out.stdout), &expected, &what);
+    }
+
+    // To a file too, and the summary says what was done.
+    let file = dir.path().join("snap.db.zst.age");
+    let out = save(&[
+        "--endpoints",
+        &ep,
+        "--compress",
+        "-r",
+        recipient,
+        "-w",
+        "json",
+        &s(&file),
+    ]);
+    assert_eq!(code(&out), 0, "{out:?}");
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(
+        (
+            summary["compressed"].as_bool(),
+            summary["encrypted"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(
+        summary["bytesWritten"].as_u64(),
+        fs::metadata(&file).ok().map(|m| m.len())
+    );
+    let decoded = decode(
+        &format!("age -d -i {k} | zstd -dc"),
+        &fs::read(&file).expect("read"),
+    );
+    assert_same_bytes(&decoded, &expected, "file encoded by --compress -r");
+}
+
+#[test]
+fn pipeline_through_zstd_age_and_ssh() {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    load(&cluster);
+    let ep = cluster.host_ports()[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let expected = etcdctl_snapshot(&cluster, dir.path());
+    let key = dir.path().join("age.key");
+    assert!(Command::new("age-keygen")
+        .args(["-o", &s(&key)])
+        .output()
+        .expect("age-keygen")
+        .status
+        .success());
+    let recipient = String::from_utf8(
+        Command::new("age-keygen")
+            .args(["-y", &s(&key)])
+            .output()
+            .expect("age-keygen")
+            .stdout,
+    )
+    .expect("utf8");
+    let sshd = Sshd::start();
+    let remote: PathBuf = sshd.dir().join("backup.db.zst.age");
+    let ssh = sshd.ssh_args().join(" ");
+    let pipeline = format!(
+        "set -o pipefail; {SAVE} --endpoints {ep} - | zstd -q | age -r {} | ssh {ssh} 'cat > {}'",
+        recipient.trim(),
+        s(&remote)
+    );
+    let out = run(Command::new("bash").args(["-c", &pipeline]));
+    assert_eq!(code(&out), 0, "{out:?}\n{}", sshd.log_tail());
+    let arrived = fs::read(&remote).expect("remote file");
+    let decoded = decode(&format!("age -d -i {} | zstd -dc", s(&key)), &arrived);
+    assert_same_bytes(&decoded, &expected, "what arrived through ssh");
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for (args, needle) in [
+        (vec![], "missing destination"),
+        (vec!["a", "b"], "unexpected argument"),
+        (vec!["--armor", "-"], "--armor needs"),
+        (vec!["-r", "AGE-SECRET-KEY-1ABC", "-"], "age-keygen -y"),
+        (vec!["-r", "nonsense", "-"], "not a recipient"),
+        (
+            vec!["-R", "/nonexistent/recipients", "-"],
+            "/nonexistent/recipients",
+        ),
+        (vec!["--compress=99", "-"], "level must be 1 to 19"),
+        (vec!["--prefer", "any", "-"], "--prefer"),
+        (vec!["--endpoints", "localhost", "-"], "missing port"),
+    ] {
+        let out = save(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {out:?}");
+        assert!(
+            out.stderr.starts_with("Error: ") && out.stderr.contains(needle),
+            "{args:?}: {out:?}"
+        );
+        assert_eq!(out.stderr.lines().count(), 1);
+    }
+}
+
+#[test]
+fn help_is_golden() {
+    let out = save(&["--help"]);
+    assert_eq!(code(&out), 0);
+    assert_eq!(
+        out.stdout,
+        include_str!("golden/help.txt"),
+        "update tests/golden/help.txt if the change is intended"
+    );
+}
