@@ -83,3 +83,34 @@ pub fn finish(result: Result<crate::ExitCode>) -> std::process::ExitCode {
         }
     }
 }
+
+/// Go's `humanize.Bytes` (what etcdctl prints for sizes): `20 kB`, `2.1 MB`, `7 B`.
+pub fn humanize_bytes(n: u64) -> String {
+    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
+    if n < 10 {
+        return format!("{n} B");
+    }
+    let e = ((n as f64).ln() / 1000f64.ln()).floor();
+    let suffix = UNITS[(e as usize).min(UNITS.len() - 1)];
+    let val = ((n as f64) / 1000f64.powf(e) * 10.0 + 0.5).floor() / 10.0;
+    if val < 10.0 {
+        format!("{val:.1} {suffix}")
+    } else {
+        format!("{val:.0} {suffix}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::humanize_bytes;
+
+    #[test]
+    fn humanizes_like_go() {
+        assert_eq!(humanize_bytes(7), "7 B");
+        assert_eq!(humanize_bytes(20480), "20 kB");
+        assert_eq!(humanize_bytes(24576), "25 kB");
+        assert_eq!(humanize_bytes(2_101_248), "2.1 MB");
+        assert_eq!(humanize_bytes(1_073_741_824), "1.1 GB");
+        assert_eq!(humanize_bytes(999), "999 B");
+    }
+}
