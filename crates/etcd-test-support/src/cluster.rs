@@ -100,6 +100,55 @@ impl ClusterBuilder {
     /// member fails with "address already in use".
     #[track_caller]
     pub fn start(self) -> Cluster {
+        let members = self.members;
+        let auth = self.auth;
+        let start_late = self.start_late;
+        let mut cluster = self.build();
+        if let Some(delay) = start_late {
+            cluster.late = Some(start_late_thread(&cluster, delay));
+            return cluster;
+        }
+        for attempt in 1..=2 {
+            cluster.launch_all();
+            match wait_ready(&cluster.layout, &cluster.children, READY_TIMEOUT, || false) {
+                Ok(()) => break,
+                Err(failure) if failure.address_in_use && attempt == 1 => {
+                    eprintln!("etcd-test-support: a port was taken, retrying with new ports");
+                    cluster.kill_all();
+                    for i in 0..cluster.layout.members.len() {
+                        remove_dir(&cluster.layout.data_dir(i));
+                        cluster
+                            .layout
+                            .log_marker(i, "address already in use: retrying with new ports");
+                    }
+                    cluster.layout.members = (0..members).map(MemberSpec::new).collect();
+                    cluster.layout.token = new_token();
+                }
+                Err(failure) => panic!("{}", failure.message),
+            }
+        }
+        if auth {
+            if let Err(e) = cluster.layout.setup_auth() {
+                panic!("cannot set up auth on the test cluster: {e}");
+            }
+        }
+        cluster
+    }
+
+    /// Allocates the temp dir, ports, token and TLS files but starts nothing: for booting data
+    /// dirs made by a restore. Fill [`Prepared::data_dir`] of each member, then
+    /// [`Prepared::start`]. (No users are created, whatever [`auth`](Self::auth) says: a restored
+    /// database brings its own.)
+    #[track_caller]
+    pub fn prepare(self) -> Prepared {
+        Prepared {
+            cluster: self.build(),
+        }
+    }
+
+    /// The cluster with its directory and ports, no process started.
+    #[track_caller]
+    fn build(&self) -> Cluster {
         // Fail early, on the caller's thread, when the binaries are missing.
         etcd_bin(self.version, "etcd");
         etcd_bin(self.version, "etcdctl");
@@ -131,40 +180,58 @@ impl ClusterBuilder {
         };
         let spawner = Spawner::new();
         let children: Children = Arc::new(Mutex::new((0..self.members).map(|_| None).collect()));
-        let mut cluster = Cluster {
+        Cluster {
             layout,
             children,
             late: None,
             spawner,
             dir,
-        };
-        if let Some(delay) = self.start_late {
-            cluster.late = Some(start_late_thread(&cluster, delay));
-            return cluster;
         }
-        for attempt in 1..=2 {
-            cluster.launch_all();
-            match wait_ready(&cluster.layout, &cluster.children, READY_TIMEOUT, || false) {
-                Ok(()) => break,
-                Err(failure) if failure.address_in_use && attempt == 1 => {
-                    eprintln!("etcd-test-support: a port was taken, retrying with new ports");
-                    cluster.kill_all();
-                    for i in 0..cluster.layout.members.len() {
-                        remove_dir(&cluster.layout.data_dir(i));
-                        cluster
-                            .layout
-                            .log_marker(i, "address already in use: retrying with new ports");
-                    }
-                    cluster.layout.members = (0..self.members).map(MemberSpec::new).collect();
-                    cluster.layout.token = new_token();
-                }
-                Err(failure) => panic!("{}", failure.message),
-            }
-        }
-        if self.auth {
-            if let Err(e) = cluster.layout.setup_auth() {
-                panic!("cannot set up auth on the test cluster: {e}");
-            }
+    }
+}
+
+/// A cluster whose directory and ports exist but whose members have not started: made by
+/// [`ClusterBuilder::prepare`] so a test can restore a snapshot into each member's data dir first.
+#[must_use = "a Prepared cluster does nothing until .start()"]
+pub struct Prepared {
+    cluster: Cluster,
+}
+
+impl Prepared {
+    /// `m0=http://127.0.0.1:P0,m1=...`: the `--initial-cluster` of these members.
+    pub fn initial_cluster(&self) -> String {
+        (0..self.cluster.len())
+            .map(|i| {
+                format!(
+                    "{}={}",
+                    self.cluster.member_name(i),
+                    self.cluster.peer_urls()[i]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The `--initial-cluster-token` the members will be started with.
+    pub fn token(&self) -> &str {
+        self.cluster.token()
+    }
+
+    /// The cluster (not running yet), for names, URLs and directories.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Starts every member on its (filled) data dir and waits until each answers; panics with
+    /// the member's log otherwise.
+    #[track_caller]
+    pub fn start(self) -> Cluster {
+        let mut cluster = self.cluster;
+        cluster.launch_all();
+        if let Err(failure) =
+            wait_ready(&cluster.layout, &cluster.children, READY_TIMEOUT, || false)
+        {
+            panic!("{}", failure.message);
         }
         cluster
     }

@@ -24,6 +24,7 @@ mod certs;
 mod cluster;
 mod der;
 mod etcdctl;
+mod gateway;
 mod member;
 mod must;
 mod ports;
@@ -35,9 +36,10 @@ mod wait;
 pub use bins::{etcd_bin, etcd_bin_optional, repo_root};
 pub use certs::TlsFiles;
 pub use cluster::{
-    pid_alive, Cluster, ClusterBuilder, READER_PASSWORD, READER_PREFIX, ROOT_PASSWORD,
+    pid_alive, Cluster, ClusterBuilder, Prepared, READER_PASSWORD, READER_PREFIX, ROOT_PASSWORD,
 };
 pub use etcdctl::{run_ok, CmdOutput};
+pub use gateway::{base64, Gateway};
 pub use ports::free_port;
 pub use sshd::Sshd;
 pub use version::Version;

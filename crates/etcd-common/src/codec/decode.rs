@@ -50,14 +50,19 @@ pub fn load_identities(paths: &[String]) -> Result<Vec<Identity>> {
     let mut identities = Vec::new();
     for path in paths {
         let data = std::fs::read(path).map_err(|e| {
-            Error::usage(format!("-i/--identity {path}: cannot read: {}", io_reason(&e)))
+            Error::usage(format!(
+                "-i/--identity {path}: cannot read: {}",
+                io_reason(&e)
+            ))
         })?;
         let text = String::from_utf8_lossy(&data);
         if text.contains("-----BEGIN OPENSSH PRIVATE KEY-----")
             || text.contains("-----BEGIN RSA PRIVATE KEY-----")
         {
-            let key = age::ssh::Identity::from_buffer(&data[..], Some(path.clone()))
-                .map_err(|e| Error::usage(format!("-i/--identity {path}: not a usable ssh key: {e}")))?;
+            let key =
+                age::ssh::Identity::from_buffer(&data[..], Some(path.clone())).map_err(|e| {
+                    Error::usage(format!("-i/--identity {path}: not a usable ssh key: {e}"))
+                })?;
             match key {
                 age::ssh::Identity::Unencrypted(_) => identities.push(Box::new(key) as Identity),
                 age::ssh::Identity::Encrypted(_) => {
@@ -153,12 +158,18 @@ pub fn peel(input: Box<dyn Read>, identities: &[Identity], name: &str) -> Result
             None => {
                 return Err(integrity(format!(
                     "not a snapshot: {}neither an etcd database (bbolt) nor zstd or age data",
-                    if layers.is_empty() { String::new() } else { format!("inside the {}, ", describe(&layers)) }
+                    if layers.is_empty() {
+                        String::new()
+                    } else {
+                        format!("inside the {}, ", describe(&layers))
+                    }
                 )))
             }
         };
         if layers.len() >= MAX_LAYERS {
-            return Err(integrity(format!("more than {MAX_LAYERS} layers of compression and encryption")));
+            return Err(integrity(format!(
+                "more than {MAX_LAYERS} layers of compression and encryption"
+            )));
         }
         layers.push(layer);
         reader = match layer {
@@ -207,7 +218,11 @@ pub fn read_error(name: &str, layers: &[Layer], err: &io::Error) -> Error {
     } else {
         Error::new(
             ExitCode::Integrity,
-            format!("{name}: corrupt or truncated {}: {}", describe(layers), io_reason(err)),
+            format!(
+                "{name}: corrupt or truncated {}: {}",
+                describe(layers),
+                io_reason(err)
+            ),
         )
     }
 }
@@ -224,15 +239,25 @@ mod tests {
         db
     }
 
-    fn encode(data: &[u8], compress: bool, recipient: Option<&age::x25519::Identity>, armor: bool) -> Vec<u8> {
+    fn encode(
+        data: &[u8],
+        compress: bool,
+        recipient: Option<&age::x25519::Identity>,
+        armor: bool,
+    ) -> Vec<u8> {
         let encoding = Encoding {
             compress_level: compress.then_some(3),
             compress_threads: 0,
-            recipients: recipient.map(|r| Box::new(r.to_public()) as _).into_iter().collect(),
+            recipients: recipient
+                .map(|r| Box::new(r.to_public()) as _)
+                .into_iter()
+                .collect(),
             armor,
         };
         let mut out = Vec::new();
-        let mut w = wrap(&mut out, &encoding).ok().unwrap_or_else(|| panic!("wrap"));
+        let mut w = wrap(&mut out, &encoding)
+            .ok()
+            .unwrap_or_else(|| panic!("wrap"));
         assert!(std::io::Write::write_all(&mut w, data).is_ok());
         assert!(w.finish().is_ok());
         out
@@ -255,14 +280,26 @@ mod tests {
         let ids: Vec<Identity> = vec![Box::new(key.clone())];
         assert_eq!(read_all(db.clone(), &ids).ok(), Some((db.clone(), vec![])));
         let zstd = encode(&db, true, None, false);
-        assert_eq!(read_all(zstd.clone(), &ids).ok(), Some((db.clone(), vec![Layer::Zstd])));
+        assert_eq!(
+            read_all(zstd.clone(), &ids).ok(),
+            Some((db.clone(), vec![Layer::Zstd]))
+        );
         let both = encode(&db, true, Some(&key), false);
-        assert_eq!(read_all(both, &ids).ok(), Some((db.clone(), vec![Layer::Age, Layer::Zstd])));
+        assert_eq!(
+            read_all(both, &ids).ok(),
+            Some((db.clone(), vec![Layer::Age, Layer::Zstd]))
+        );
         let armored = encode(&db, false, Some(&key), true);
-        assert_eq!(read_all(armored, &ids).ok(), Some((db.clone(), vec![Layer::AgeArmored])));
+        assert_eq!(
+            read_all(armored, &ids).ok(),
+            Some((db.clone(), vec![Layer::AgeArmored]))
+        );
         // zstd of age: the other order, as a pipe `age | zstd` makes it.
         let age_then_zstd = encode(&encode(&db, false, Some(&key), false), true, None, false);
-        assert_eq!(read_all(age_then_zstd, &ids).ok(), Some((db, vec![Layer::Zstd, Layer::Age])));
+        assert_eq!(
+            read_all(age_then_zstd, &ids).ok(),
+            Some((db, vec![Layer::Zstd, Layer::Age]))
+        );
     }
 
     #[test]

@@ -1,0 +1,108 @@
+//! The freelist page: the ids of pages that are allocated below the high-water mark but unused.
+//!
+//! Why it exists: the consistency check needs the free set to prove every page is either reachable
+//! or free. bbolt writes it in one of three ways, all read here or in `check`:
+//! * the array form: `count` ids after the page header;
+//! * the count-overflow form for 0xFFFF ids or more: `count = 0xFFFF`, the real count in the first
+//!   u64, the ids after it (the page uses overflow pages);
+//! * no freelist at all (`meta.freelist == u64::MAX`, bbolt's `NoFreelistSync`, what etcd on Linux
+//!   writes): the free set is then every page in `[2, pgid)` that the tree walk does not reach, which
+//!   is computed by the walk in `check` (`Db::free_pages`).
+//!
+//! bbolt's "array" and "hashmap" freelist types differ only in memory; both write this same page.
+
+use crate::error::{Error, Result};
+use crate::page::{read_u64, PageHeader, PageKind, PAGE_HEADER_SIZE};
+
+/// `count` value that means "the real count is in the first u64".
+pub const FREELIST_COUNT_OVERFLOW: u16 = 0xFFFF;
+
+/// Decodes the freelist page run `buf` (header included) of page `id` into its page ids, sorted
+/// ascending (duplicates kept, so a caller can report them).
+pub(crate) fn parse(id: u64, header: &PageHeader, buf: &[u8]) -> Result<Vec<u64>> {
+    if header.kind() != Some(PageKind::Freelist) {
+        return Err(Error::corrupt(
+            id,
+            format!(
+                "meta names this page as the freelist but its type flags are 0x{:02x}",
+                header.flags
+            ),
+        ));
+    }
+    let (start, n) = if header.count == FREELIST_COUNT_OVERFLOW {
+        let n = read_u64(buf, PAGE_HEADER_SIZE)
+            .ok_or_else(|| Error::corrupt(id, "freelist page too short for its count"))?;
+        (PAGE_HEADER_SIZE + 8, n)
+    } else {
+        (PAGE_HEADER_SIZE, u64::from(header.count))
+    };
+    let room = (buf.len().saturating_sub(start) / 8) as u64;
+    if n > room {
+        return Err(Error::corrupt(
+            id,
+            format!(
+                "freelist holds {n} ids but its {} bytes (1 + {} overflow pages) hold at most {room}",
+                buf.len(),
+                header.overflow
+            ),
+        ));
+    }
+    // n <= room, and room came from a usize.
+    let n = n as usize;
+    let body = buf.get(start..start + n * 8).unwrap_or(&[]);
+    let mut ids: Vec<u64> = body
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+        .collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::page::FREELIST_PAGE_FLAG;
+
+    fn hdr(count: u16, overflow: u32) -> PageHeader {
+        PageHeader {
+            id: 2,
+            flags: FREELIST_PAGE_FLAG,
+            count,
+            overflow,
+        }
+    }
+
+    #[test]
+    fn array_form() {
+        let mut b = vec![0u8; 64];
+        for (i, v) in [9u64, 5, 7].iter().enumerate() {
+            b[16 + i * 8..24 + i * 8].copy_from_slice(&v.to_le_bytes());
+        }
+        assert_eq!(parse(2, &hdr(3, 0), &b).unwrap(), vec![5, 7, 9]);
+        assert_eq!(parse(2, &hdr(0, 0), &b).unwrap(), Vec::<u64>::new());
+        assert!(parse(2, &hdr(7, 0), &b).is_err());
+    }
+
+    #[test]
+    fn count_overflow_form() {
+        let mut b = vec![0u8; 48];
+        b[16..24].copy_from_slice(&2u64.to_le_bytes());
+        b[24..32].copy_from_slice(&11u64.to_le_bytes());
+        b[32..40].copy_from_slice(&10u64.to_le_bytes());
+        assert_eq!(parse(2, &hdr(0xFFFF, 0), &b).unwrap(), vec![10, 11]);
+        b[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(parse(2, &hdr(0xFFFF, 0), &b).is_err());
+    }
+
+    #[test]
+    fn wrong_type() {
+        let h = PageHeader {
+            id: 2,
+            flags: 0x02,
+            count: 0,
+            overflow: 0,
+        };
+        assert!(parse(2, &h, &[0u8; 32]).is_err());
+    }
+}

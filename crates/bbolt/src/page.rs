@@ -1,0 +1,389 @@
+//! Page headers and the branch/leaf elements inside a page.
+//!
+//! Why it exists: this is the only place that turns raw page bytes into header fields, keys, values
+//! and child page ids. Every offset read from the file is checked here against the bytes actually
+//! held, so the rest of the crate can never index out of bounds.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+
+/// Size of the header at the start of every page (and of every inline bucket page).
+pub const PAGE_HEADER_SIZE: usize = 16;
+/// Size of one branch or leaf element struct.
+pub const ELEMENT_SIZE: usize = 16;
+/// Page flag of a branch page.
+pub const BRANCH_PAGE_FLAG: u16 = 0x01;
+/// Page flag of a leaf page.
+pub const LEAF_PAGE_FLAG: u16 = 0x02;
+/// Page flag of a meta page.
+pub const META_PAGE_FLAG: u16 = 0x04;
+/// Page flag of a freelist page.
+pub const FREELIST_PAGE_FLAG: u16 = 0x10;
+/// Leaf element flag marking the value as a nested bucket header.
+pub const BUCKET_LEAF_FLAG: u32 = 0x01;
+/// Size of a bucket header (`root u64 | sequence u64`) at the start of a bucket value.
+pub const BUCKET_HEADER_SIZE: usize = 16;
+
+/// Reads a little-endian `u16` at `off`, if the bytes are there.
+pub(crate) fn read_u16(b: &[u8], off: usize) -> Option<u16> {
+    let s = b.get(off..off.checked_add(2)?)?;
+    Some(u16::from_le_bytes([s[0], s[1]]))
+}
+
+/// Reads a little-endian `u32` at `off`, if the bytes are there.
+pub(crate) fn read_u32(b: &[u8], off: usize) -> Option<u32> {
+    let s: [u8; 4] = b.get(off..off.checked_add(4)?)?.try_into().ok()?;
+    Some(u32::from_le_bytes(s))
+}
+
+/// Reads a little-endian `u64` at `off`, if the bytes are there.
+pub(crate) fn read_u64(b: &[u8], off: usize) -> Option<u64> {
+    let s: [u8; 8] = b.get(off..off.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(s))
+}
+
+/// The kind of a page, from its header flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PageKind {
+    /// Branch page (`0x01`): keys and child page ids.
+    Branch,
+    /// Leaf page (`0x02`): keys and values.
+    Leaf,
+    /// Meta page (`0x04`).
+    Meta,
+    /// Freelist page (`0x10`).
+    Freelist,
+}
+
+impl PageKind {
+    /// The kind for exactly one known flag value; `None` for anything else.
+    pub fn from_flags(flags: u16) -> Option<PageKind> {
+        match flags {
+            BRANCH_PAGE_FLAG => Some(PageKind::Branch),
+            LEAF_PAGE_FLAG => Some(PageKind::Leaf),
+            META_PAGE_FLAG => Some(PageKind::Meta),
+            FREELIST_PAGE_FLAG => Some(PageKind::Freelist),
+            _ => None,
+        }
+    }
+
+    /// Lower-case name used in messages ("branch", "leaf", ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            PageKind::Branch => "branch",
+            PageKind::Leaf => "leaf",
+            PageKind::Meta => "meta",
+            PageKind::Freelist => "freelist",
+        }
+    }
+}
+
+/// The 16-byte header at the start of every page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageHeader {
+    /// Page id as written in the page (must equal the page's position).
+    pub id: u64,
+    /// Type flags (exactly one of the `*_PAGE_FLAG` constants in a sound file).
+    pub flags: u16,
+    /// Number of elements (freelist: see the freelist module).
+    pub count: u16,
+    /// Number of additional contiguous pages this page occupies.
+    pub overflow: u32,
+}
+
+impl PageHeader {
+    /// Parses a header from the first 16 bytes of `b`; `None` if `b` is shorter.
+    pub fn parse(b: &[u8]) -> Option<PageHeader> {
+        Some(PageHeader {
+            id: read_u64(b, 0)?,
+            flags: read_u16(b, 8)?,
+            count: read_u16(b, 10)?,
+            overflow: read_u32(b, 12)?,
+        })
+    }
+
+    /// The page kind, if the flags are exactly one known type.
+    pub fn kind(&self) -> Option<PageKind> {
+        PageKind::from_flags(self.flags)
+    }
+}
+
+/// A branch or leaf page held in memory: a shared buffer and the byte range of the page in it.
+///
+/// A normal page's buffer is its whole run of pages (overflow included). An inline bucket's page is
+/// a sub-range of the value in its holder page, so no bytes are copied to read it.
+#[derive(Clone, Debug)]
+pub(crate) struct Page {
+    buf: Arc<[u8]>,
+    start: usize,
+    end: usize,
+    /// Page id for messages: the page itself, or for an inline page the page holding it.
+    id: u64,
+    inline: bool,
+    header: PageHeader,
+    kind: PageKind,
+}
+
+/// A leaf element, decoded: ranges are absolute offsets into the page's shared buffer.
+#[derive(Clone, Debug)]
+pub(crate) struct LeafElem {
+    pub flags: u32,
+    pub key: Range<usize>,
+    pub value: Range<usize>,
+}
+
+/// A branch element, decoded.
+#[derive(Clone, Debug)]
+pub(crate) struct BranchElem {
+    pub key: Range<usize>,
+    pub pgid: u64,
+}
+
+impl Page {
+    /// Wraps `buf[start..end]` as a branch or leaf page, checking that the header is there, that the
+    /// type is branch or leaf, and that the element array fits in the bytes held.
+    pub(crate) fn new(
+        buf: Arc<[u8]>,
+        start: usize,
+        end: usize,
+        id: u64,
+        inline: bool,
+    ) -> Result<Page> {
+        let what = if inline { "inline bucket page" } else { "page" };
+        let bytes = buf.get(start..end).ok_or_else(|| {
+            Error::corrupt(
+                id,
+                format!("{what} range {start}..{end} is outside its buffer"),
+            )
+        })?;
+        let header = PageHeader::parse(bytes).ok_or_else(|| {
+            Error::corrupt(
+                id,
+                format!(
+                    "{what} is {} bytes, shorter than a page header",
+                    bytes.len()
+                ),
+            )
+        })?;
+        let kind = match header.kind() {
+            Some(k @ (PageKind::Branch | PageKind::Leaf)) => k,
+            Some(k) => {
+                return Err(Error::corrupt(
+                    id,
+                    format!(
+                        "{what} is a {} page where a branch or leaf page was expected",
+                        k.name()
+                    ),
+                ))
+            }
+            None => {
+                return Err(Error::corrupt(
+                    id,
+                    format!("{what} has invalid type flags 0x{:02x}", header.flags),
+                ))
+            }
+        };
+        if inline && kind != PageKind::Leaf {
+            return Err(Error::corrupt(id, "inline bucket page is not a leaf page"));
+        }
+        let need = PAGE_HEADER_SIZE + usize::from(header.count) * ELEMENT_SIZE;
+        if need > bytes.len() {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "{what}: {} {} elements need {need} bytes but the page has {}",
+                    header.count,
+                    kind.name(),
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(Page {
+            buf,
+            start,
+            end,
+            id,
+            inline,
+            header,
+            kind,
+        })
+    }
+
+    /// The page id used in messages.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Branch or leaf.
+    pub(crate) fn kind(&self) -> PageKind {
+        self.kind
+    }
+
+    /// Whether this is a leaf page.
+    pub(crate) fn is_leaf(&self) -> bool {
+        self.kind == PageKind::Leaf
+    }
+
+    /// Number of elements.
+    pub(crate) fn count(&self) -> usize {
+        usize::from(self.header.count)
+    }
+
+    /// The shared buffer the page lives in.
+    pub(crate) fn buf(&self) -> &Arc<[u8]> {
+        &self.buf
+    }
+
+    /// Bytes of an absolute range of the buffer (ranges come from this page's decoders, so they are
+    /// in bounds; an out-of-range request yields an empty slice rather than a panic).
+    pub(crate) fn slice(&self, r: &Range<usize>) -> &[u8] {
+        self.buf.get(r.clone()).unwrap_or(&[])
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    fn label(&self) -> &'static str {
+        if self.inline {
+            "inline leaf"
+        } else {
+            self.kind.name()
+        }
+    }
+
+    /// Reads the three or four u32/u64 fields of element `i`, checking it exists.
+    fn elem_offset(&self, i: usize) -> Result<usize> {
+        if i >= self.count() {
+            return Err(Error::corrupt(
+                self.id,
+                format!(
+                    "{} element {i} does not exist (count {})",
+                    self.label(),
+                    self.count()
+                ),
+            ));
+        }
+        Ok(PAGE_HEADER_SIZE + i * ELEMENT_SIZE)
+    }
+
+    /// Checks that `[from, from+len)` (relative to the page start) lies within the page and converts
+    /// it to an absolute range of the buffer.
+    fn range(&self, i: usize, part: &str, from: u64, len: u64) -> Result<Range<usize>> {
+        let size = self.bytes().len() as u64;
+        let end = from.saturating_add(len);
+        if end > size {
+            return Err(Error::corrupt(
+                self.id,
+                format!(
+                    "{} element {i} {part} extends past the page (offset {end} > {size})",
+                    self.label()
+                ),
+            ));
+        }
+        // Both fit in `size`, which is a usize.
+        let (from, end) = (from as usize, end as usize);
+        Ok(self.start + from..self.start + end)
+    }
+
+    /// Decodes leaf element `i`.
+    pub(crate) fn leaf(&self, i: usize) -> Result<LeafElem> {
+        let off = self.elem_offset(i)?;
+        let b = self.bytes();
+        let field = |o: usize| read_u32(b, off + o).map(u64::from).unwrap_or(u64::MAX);
+        let (flags, pos, ksize, vsize) = (field(0), field(4), field(8), field(12));
+        let kstart = (off as u64).saturating_add(pos);
+        let key = self.range(i, "key", kstart, ksize)?;
+        let value = self.range(i, "value", kstart.saturating_add(ksize), vsize)?;
+        Ok(LeafElem {
+            flags: flags as u32,
+            key,
+            value,
+        })
+    }
+
+    /// Decodes branch element `i`.
+    pub(crate) fn branch(&self, i: usize) -> Result<BranchElem> {
+        let off = self.elem_offset(i)?;
+        let b = self.bytes();
+        let pos = read_u32(b, off).map(u64::from).unwrap_or(u64::MAX);
+        let ksize = read_u32(b, off + 4).map(u64::from).unwrap_or(u64::MAX);
+        let pgid = read_u64(b, off + 8).unwrap_or(u64::MAX);
+        let key = self.range(i, "key", (off as u64).saturating_add(pos), ksize)?;
+        Ok(BranchElem { key, pgid })
+    }
+
+    /// The key of element `i`, whichever the page kind.
+    pub(crate) fn key_range(&self, i: usize) -> Result<Range<usize>> {
+        match self.kind {
+            PageKind::Branch => Ok(self.branch(i)?.key),
+            _ => Ok(self.leaf(i)?.key),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn page(bytes: Vec<u8>) -> Result<Page> {
+        let len = bytes.len();
+        Page::new(Arc::from(bytes), 0, len, 7, false)
+    }
+
+    fn header(buf: &mut [u8], id: u64, flags: u16, count: u16) {
+        buf[0..8].copy_from_slice(&id.to_le_bytes());
+        buf[8..10].copy_from_slice(&flags.to_le_bytes());
+        buf[10..12].copy_from_slice(&count.to_le_bytes());
+    }
+
+    #[test]
+    fn decodes_leaf_element() {
+        let mut b = vec![0u8; 64];
+        header(&mut b, 7, LEAF_PAGE_FLAG, 1);
+        // flags, pos, ksize, vsize; key at 16+16 = 32
+        b[16..20].copy_from_slice(&0u32.to_le_bytes());
+        b[20..24].copy_from_slice(&16u32.to_le_bytes());
+        b[24..28].copy_from_slice(&3u32.to_le_bytes());
+        b[28..32].copy_from_slice(&2u32.to_le_bytes());
+        b[32..37].copy_from_slice(b"abcxy");
+        let p = page(b).unwrap();
+        let e = p.leaf(0).unwrap();
+        assert_eq!(p.slice(&e.key), b"abc");
+        assert_eq!(p.slice(&e.value), b"xy");
+        assert!(p.leaf(1).is_err());
+    }
+
+    #[test]
+    fn rejects_value_past_page() {
+        let mut b = vec![0u8; 64];
+        header(&mut b, 7, LEAF_PAGE_FLAG, 1);
+        b[20..24].copy_from_slice(&16u32.to_le_bytes());
+        b[24..28].copy_from_slice(&3u32.to_le_bytes());
+        b[28..32].copy_from_slice(&u32::MAX.to_le_bytes());
+        let p = page(b).unwrap();
+        let err = p.leaf(0).unwrap_err().to_string();
+        assert!(
+            err.starts_with("page 7: leaf element 0 value extends past the page"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rejects_too_many_elements_and_bad_types() {
+        let mut b = vec![0u8; 64];
+        header(&mut b, 7, LEAF_PAGE_FLAG, 4);
+        assert!(page(b.clone()).is_err());
+        header(&mut b, 7, 0x03, 0);
+        assert!(page(b.clone())
+            .unwrap_err()
+            .to_string()
+            .contains("invalid type flags 0x03"));
+        header(&mut b, 7, META_PAGE_FLAG, 0);
+        assert!(page(b).is_err());
+        assert!(page(vec![0u8; 10]).is_err());
+    }
+}

@@ -1,0 +1,56 @@
+//! Where the bytes come from: a file read with positioned reads, or a buffer in memory.
+//!
+//! Why it exists: the reader must not `mmap` (a file truncated under a mapping kills the process with
+//! SIGBUS, and a mapping of a 1 GiB file counts toward resident memory as it is touched). Positioned
+//! reads turn a shrunken file into an ordinary I/O error. The in-memory form serves fuzzing and tests.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+
+/// A read-only byte source of known length.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// A file opened read-only; `len` is its size when opened.
+    File { file: File, len: u64 },
+    /// Bytes held in memory.
+    Memory(Arc<[u8]>),
+}
+
+impl Source {
+    /// Length in bytes (for a file: at open time).
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Source::File { len, .. } => *len,
+            Source::Memory(b) => b.len() as u64,
+        }
+    }
+
+    /// Fills `buf` from byte `offset`; a short source is an `UnexpectedEof` error.
+    pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        match self {
+            Source::File { file, .. } => file.read_exact_at(buf, offset),
+            Source::Memory(b) => {
+                let eof = || io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of data");
+                let start = usize::try_from(offset).map_err(|_| eof())?;
+                let end = start.checked_add(buf.len()).ok_or_else(eof)?;
+                let src = b.get(start..end).ok_or_else(eof)?;
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads up to `buf.len()` bytes from `offset`, stopping early only at the end of the source.
+    /// Returns the number of bytes read.
+    pub(crate) fn read_at_most(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        let avail = self.len().saturating_sub(offset);
+        let n = buf.len().min(usize::try_from(avail).unwrap_or(usize::MAX));
+        let Some(head) = buf.get_mut(..n) else {
+            return Ok(0);
+        };
+        self.read_exact_at(head, offset)?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,341 @@
+//! Fetching pages: bounds checks, read-ahead windows and a bounded cache of branch pages.
+//!
+//! Why it exists: pages are read with positioned reads instead of a memory map, so something must
+//! keep that fast and small. A full scan reads leaves mostly in file order, so a read-ahead window
+//! that grows while requests move forward turns thousands of small reads into a few large ones.
+//! Branch pages are read again on every descent, so they are kept in a cache with a byte budget.
+//! Memory stays bounded by the windows, the cache budget and the pages the caller holds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::{Error, Result};
+use crate::page::{Page, PageHeader, PageKind};
+use crate::source::Source;
+
+/// Tuning of the page reader's memory use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Byte budget of the branch-page cache.
+    pub cache_bytes: usize,
+    /// Smallest read-ahead, in bytes (used after a jump).
+    pub min_readahead: usize,
+    /// Largest read-ahead, in bytes (reached after a run of forward reads).
+    pub max_readahead: usize,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions {
+            cache_bytes: 8 << 20,
+            min_readahead: 16 << 10,
+            max_readahead: 2 << 20,
+        }
+    }
+}
+
+/// Number of read-ahead windows kept, so that a scan that steps back a little (leaves are only
+/// mostly in file order) finds its page in a recent window instead of reading it again.
+const WINDOWS: usize = 4;
+
+/// One read-ahead buffer: a copy of the bytes at `[start, start + len)`. `buf` only grows, so a
+/// refill does not zero memory.
+#[derive(Debug, Default)]
+struct Window {
+    start: u64,
+    len: usize,
+    buf: Vec<u8>,
+    used: u64,
+}
+
+impl Window {
+    fn get(&self, off: u64, len: u64) -> Option<&[u8]> {
+        if off < self.start || off + len > self.start + self.len as u64 {
+            return None;
+        }
+        let from = (off - self.start) as usize;
+        self.buf.get(from..from + len as usize)
+    }
+}
+
+/// The read-ahead windows and the state of the current forward run.
+#[derive(Debug, Default)]
+struct Windows {
+    ws: Vec<Window>,
+    /// Start and end of the most recent fill.
+    last: (u64, u64),
+    /// Size of the next fill.
+    next_fill: usize,
+    tick: u64,
+}
+
+/// Bounded LRU of branch pages.
+#[derive(Debug, Default)]
+struct Cache {
+    map: HashMap<u64, (Page, u64)>,
+    bytes: usize,
+    tick: u64,
+}
+
+impl Cache {
+    fn get(&mut self, id: u64) -> Option<Page> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.map.get_mut(&id).map(|(p, t)| {
+            *t = tick;
+            p.clone()
+        })
+    }
+
+    fn insert(&mut self, id: u64, page: Page, size: usize, budget: usize) {
+        if size > budget / 4 {
+            return;
+        }
+        self.tick += 1;
+        if let Some((old, _)) = self.map.insert(id, (page, self.tick)) {
+            self.bytes -= old.buf().len();
+        }
+        self.bytes += size;
+        if self.bytes > budget {
+            // Evict the least recently used quarter in one pass, so eviction is amortized.
+            let mut ages: Vec<(u64, u64)> = self.map.iter().map(|(k, (_, t))| (*t, *k)).collect();
+            ages.sort_unstable();
+            for (_, k) in ages {
+                if self.bytes <= budget - budget / 4 {
+                    break;
+                }
+                if let Some((p, _)) = self.map.remove(&k) {
+                    self.bytes -= p.buf().len();
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    windows: Windows,
+    cache: Cache,
+    reads: u64,
+    bytes_read: u64,
+}
+
+/// Counters of the reader's I/O since open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IoStats {
+    /// Positioned reads issued.
+    pub reads: u64,
+    /// Bytes read from the source.
+    pub bytes_read: u64,
+}
+
+/// Reads pages of one database, within the high-water mark of its active meta.
+#[derive(Debug)]
+pub(crate) struct PageStore {
+    src: Source,
+    page_size: u64,
+    pgid: u64,
+    opts: ReadOptions,
+    state: Mutex<State>,
+}
+
+impl PageStore {
+    /// A store for `pgid` pages of `page_size` bytes; the caller has checked that the source holds
+    /// `pgid * page_size` bytes.
+    pub(crate) fn new(src: Source, page_size: u32, pgid: u64, opts: ReadOptions) -> PageStore {
+        PageStore {
+            src,
+            page_size: u64::from(page_size),
+            pgid,
+            opts,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The high-water mark.
+    pub(crate) fn pgid(&self) -> u64 {
+        self.pgid
+    }
+
+    /// I/O counters.
+    pub(crate) fn io_stats(&self) -> IoStats {
+        let st = self.lock();
+        IoStats {
+            reads: st.reads,
+            bytes_read: st.bytes_read,
+        }
+    }
+
+    /// Reads `npages` pages from `id`, which the caller has checked lie below the high-water mark.
+    fn read_pages(&self, id: u64, npages: u64) -> Result<Arc<[u8]>> {
+        let off = id * self.page_size;
+        let len = npages * self.page_size;
+        let hwm = self.pgid * self.page_size;
+        let ctx = || format!("reading page {id} ({len} bytes at offset {off})");
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        let ws = &mut st.windows;
+        ws.tick += 1;
+        let tick = ws.tick;
+        for w in ws.ws.iter_mut() {
+            if let Some(b) = w.get(off, len) {
+                let page = Arc::from(b);
+                w.used = tick;
+                return Ok(page);
+            }
+        }
+        let ulen = usize::try_from(len).map_err(|_| Error::corrupt(id, "page run too large"))?;
+        if ulen >= self.opts.max_readahead / 2 {
+            let mut v = vec![0u8; ulen];
+            st.reads += 1;
+            st.bytes_read += len;
+            self.src
+                .read_exact_at(&mut v, off)
+                .map_err(|e| Error::io(ctx(), e))?;
+            return Ok(Arc::from(v));
+        }
+        // Forward and near the previous fill: a scan, so read further ahead each time.
+        let (last_start, last_end) = ws.last;
+        let forward =
+            ws.next_fill > 0 && off >= last_start && off <= last_end + ws.next_fill as u64;
+        ws.next_fill = if forward {
+            ws.next_fill
+                .saturating_mul(2)
+                .clamp(self.opts.min_readahead, self.opts.max_readahead)
+        } else {
+            self.opts.min_readahead
+        };
+        let fill = (ws.next_fill as u64).max(len).min(hwm - off);
+        // Refill the least recently used window (or a new one while there are fewer than WINDOWS).
+        if ws.ws.len() < WINDOWS {
+            ws.ws.push(Window::default());
+        }
+        let Some(w) = ws.ws.iter_mut().min_by_key(|w| w.used) else {
+            return Err(Error::corrupt(id, "no read-ahead window"));
+        };
+        let fill_us = fill as usize;
+        if w.buf.len() < fill_us {
+            w.buf.resize(fill_us, 0);
+        }
+        w.start = off;
+        w.len = 0;
+        w.used = tick;
+        st.reads += 1;
+        st.bytes_read += fill;
+        let dst = w
+            .buf
+            .get_mut(..fill_us)
+            .ok_or_else(|| Error::corrupt(id, "window too small"))?;
+        self.src
+            .read_exact_at(dst, off)
+            .map_err(|e| Error::io(ctx(), e))?;
+        w.len = fill_us;
+        ws.last = (off, off + fill);
+        let s = w
+            .buf
+            .get(..ulen)
+            .ok_or_else(|| Error::corrupt(id, "read-ahead too short"))?;
+        Ok(Arc::from(s))
+    }
+
+    /// Checks `id` is a page id below the high-water mark.
+    fn check_id(&self, id: u64, referrer: &dyn Fn() -> String) -> Result<()> {
+        if id >= self.pgid {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "page id beyond the high-water mark {} (referenced by {})",
+                    self.pgid,
+                    referrer()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the header of page `id` and the whole run of pages it occupies, checking that the header
+    /// names the page itself and that the run stays below the high-water mark.
+    pub(crate) fn read_run(
+        &self,
+        id: u64,
+        referrer: &dyn Fn() -> String,
+    ) -> Result<(PageHeader, Arc<[u8]>)> {
+        self.check_id(id, referrer)?;
+        let first = self.read_pages(id, 1)?;
+        let header = PageHeader::parse(&first)
+            .ok_or_else(|| Error::corrupt(id, "page shorter than its header"))?;
+        if header.id != id {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "page header says it is page {} (referenced by {})",
+                    header.id,
+                    referrer()
+                ),
+            ));
+        }
+        if header.overflow == 0 {
+            return Ok((header, first));
+        }
+        let n = 1 + u64::from(header.overflow);
+        if id + n > self.pgid {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "{} overflow pages run past the high-water mark {}",
+                    header.overflow, self.pgid
+                ),
+            ));
+        }
+        drop(first);
+        Ok((header, self.read_pages(id, n)?))
+    }
+
+    /// Reads branch or leaf page `id` (with its overflow), through the branch cache.
+    pub(crate) fn tree_page(&self, id: u64, referrer: &dyn Fn() -> String) -> Result<Page> {
+        if let Some(p) = self.lock().cache.get(id) {
+            return Ok(p);
+        }
+        let (header, buf) = self.read_run(id, referrer)?;
+        match header.kind() {
+            Some(PageKind::Branch | PageKind::Leaf) => {}
+            Some(k) => {
+                return Err(Error::corrupt(
+                    id,
+                    format!(
+                        "{} page where a branch or leaf page was expected (referenced by {})",
+                        k.name(),
+                        referrer()
+                    ),
+                ))
+            }
+            None => {
+                return Err(Error::corrupt(
+                    id,
+                    format!(
+                        "invalid page type flags 0x{:02x} (referenced by {})",
+                        header.flags,
+                        referrer()
+                    ),
+                ))
+            }
+        }
+        let len = buf.len();
+        let page = Page::new(buf, 0, len, id, false)?;
+        if page.kind() == PageKind::Branch {
+            self.lock()
+                .cache
+                .insert(id, page.clone(), len, self.opts.cache_bytes);
+        }
+        Ok(page)
+    }
+
+    /// The underlying byte source.
+    pub(crate) fn source(&self) -> &Source {
+        &self.src
+    }
+}

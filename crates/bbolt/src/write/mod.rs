@@ -1,0 +1,974 @@
+//! A copy-on-write editor for bbolt files: one write transaction that rewrites only the pages on
+//! the paths it changes.
+//!
+//! Why it exists: `snapshot restore` turns a snapshot into a member's database by replacing a few
+//! small buckets (`members`, `members_removed`, `meta`, ...) and, with `--bump-revision`, appending
+//! one key to the possibly huge `key` bucket. Rewriting a multi-gigabyte file for that would cost
+//! far more than copying it; instead this module does what one bbolt write transaction does:
+//!
+//! * new pages are only ever written **after the high-water mark** (`meta.pgid`); nothing below it is
+//!   overwritten except, last, one meta page;
+//! * the pages the edit replaced (the old root-bucket tree, the old trees of replaced buckets, the
+//!   old pages on an appended bucket's rightmost path, the old freelist pages) become free;
+//! * the new freelist is written in bbolt's array form (count-overflow form from 0xFFFF ids on), or,
+//!   when the source has no freelist (`meta.freelist == u64::MAX`, what etcd on Linux writes), the
+//!   file keeps having none and the freed pages are free by being unreachable;
+//! * then `fsync`, then the new meta (`txid + 1`, in meta page `txid % 2`, FNV-1a checksum), then
+//!   `fsync`. A crash at any point leaves a file whose newest valid meta describes either the old
+//!   or the new tree.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), bbolt::write::Error> {
+//! use bbolt::write::Editor;
+//! let mut ed = Editor::open(std::path::Path::new("member/snap/db"))?;
+//! ed.replace_bucket(b"members", vec![(b"8e9e05c52164694d".to_vec(), b"{...}".to_vec())])?;
+//! ed.replace_bucket(b"members_removed", vec![])?;
+//! ed.ensure_bucket(b"cluster")?;
+//! ed.upsert(b"meta", vec![(b"term".to_vec(), 1u64.to_be_bytes().to_vec())])?;
+//! let stats = ed.commit()?;
+//! println!("wrote {} pages", stats.pages_written);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Scope: top-level buckets only (etcd never nests buckets). Entries of nested buckets that a file
+//! may hold are carried over untouched, but replacing a bucket that contains nested buckets is
+//! refused. The root bucket (the list of top-level buckets) is read whole and always rewritten;
+//! it holds one entry per bucket, so it is small.
+//!
+//! Memory: the editor holds the root bucket, the buckets it reads whole (those given to
+//! [`Editor::replace_bucket`] and [`Editor::upsert`], and inline or single-leaf buckets given to
+//! [`Editor::append`]), the pages on the rightmost path of a paged bucket it appends to, and the
+//! free-page list. It never reads the rest of the file.
+//!
+//! Layout: a bucket written whole becomes an inline bucket when bbolt would inline it (a single
+//! leaf, no nested buckets, `16 + Σ(16 + key + value) <= pageSize / 4`), else a tree of leaves and
+//! branches split as bbolt's `node.split` does with [`Editor::set_fill_percent`] (default 0.5, bbolt's
+//! default). A node larger than a page is written as a run of pages (`overflow` in its header).
+
+mod error;
+mod node;
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+pub use error::{Error, Result};
+use node::{BranchItem, Item, Node, HEADER};
+
+use crate::meta::{Meta, PGID_NO_FREELIST};
+use crate::page::{PageHeader, BUCKET_LEAF_FLAG, FREELIST_PAGE_FLAG, META_PAGE_FLAG};
+
+/// Largest key bbolt accepts (`MaxKeySize`).
+pub const MAX_KEY_SIZE: usize = 32768;
+/// Largest value bbolt accepts (`MaxValueSize`).
+pub const MAX_VALUE_SIZE: usize = (1 << 31) - 2;
+/// bbolt's default fill percent for splits.
+pub const DEFAULT_FILL_PERCENT: f64 = 0.5;
+/// Deepest tree the editor follows before declaring the file corrupt.
+const MAX_DEPTH: usize = 64;
+/// Bytes of new pages buffered before they are written out.
+const FLUSH_BYTES: usize = 1 << 20;
+/// Size of a bucket header (`root u64 | sequence u64`).
+const BUCKET_HEADER: usize = 16;
+
+/// What [`Editor::commit`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Page size of the file.
+    pub page_size: u32,
+    /// Transaction id of the new meta.
+    pub txid: u64,
+    /// Meta page (0 or 1) the new meta was written to last.
+    pub meta_page: u8,
+    /// High-water mark before the edit.
+    pub old_pgid: u64,
+    /// High-water mark after the edit (`new_pgid - old_pgid` pages were appended).
+    pub new_pgid: u64,
+    /// Pages written after the old high-water mark (tree pages and freelist pages).
+    pub pages_written: u64,
+    /// Pages that were in use before and are free now.
+    pub pages_freed: u64,
+    /// Number of ids in the new freelist page, or `None` when the file keeps having no freelist.
+    pub freelist_ids: Option<u64>,
+    /// Root page of the new root-bucket tree.
+    pub root: u64,
+}
+
+/// A loaded rightmost path: branch levels (root first), the last leaf, the pages read.
+type LoadedPath = (Vec<Vec<BranchItem>>, Vec<Item>, Vec<u64>);
+
+/// The state of one top-level entry.
+#[derive(Debug)]
+enum State {
+    /// Untouched: the raw value is written back as it was.
+    Raw(Vec<u8>),
+    /// Held whole in memory; written inline or as a fresh tree.
+    Full { sequence: u64, items: Vec<Item> },
+    /// A paged bucket with its rightmost path loaded: the branch pages from the root down and the
+    /// last leaf. The last element of each branch level points at the (old) next level.
+    Path {
+        sequence: u64,
+        branches: Vec<Vec<BranchItem>>,
+        leaf: Vec<Item>,
+    },
+}
+
+/// One entry of the root bucket.
+#[derive(Debug)]
+struct Top {
+    name: Vec<u8>,
+    flags: u32,
+    state: State,
+}
+
+impl Top {
+    fn is_bucket(&self) -> bool {
+        self.flags & BUCKET_LEAF_FLAG != 0
+    }
+}
+
+/// A copy-on-write editor of one bbolt file (one write transaction). See the module documentation.
+#[derive(Debug)]
+pub struct Editor {
+    file: File,
+    ps: usize,
+    meta: Meta,
+    /// The root bucket's entries, sorted by name.
+    tops: Vec<Top>,
+    /// Pages of the old root-bucket tree (freed at commit).
+    root_pages: Vec<u64>,
+    /// Pages freed by the edits so far.
+    freed: Vec<u64>,
+    /// Ids in the old freelist, and the old freelist's own pages (`None` without a freelist).
+    old_free: Option<(Vec<u64>, Vec<u64>)>,
+    fill_percent: f64,
+}
+
+/// The validated bucket header at the start of a bucket value.
+fn bucket_header(value: &[u8], holder: u64) -> Result<(u64, u64)> {
+    match (node::le_u64(value, 0), node::le_u64(value, 8)) {
+        (Some(root), Some(seq)) => Ok((root, seq)),
+        _ => Err(Error::corrupt(
+            holder,
+            format!(
+                "bucket value is {} bytes, shorter than a bucket header",
+                value.len()
+            ),
+        )),
+    }
+}
+
+fn bucket_value(root: u64, sequence: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(BUCKET_HEADER);
+    v.extend_from_slice(&root.to_le_bytes());
+    v.extend_from_slice(&sequence.to_le_bytes());
+    v
+}
+
+fn check_key(key: &[u8], what: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(Error::invalid(format!("{what} is empty")));
+    }
+    if key.len() > MAX_KEY_SIZE {
+        return Err(Error::invalid(format!(
+            "{what} is {} bytes, more than {MAX_KEY_SIZE}",
+            key.len()
+        )));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<()> {
+    if value.len() > MAX_VALUE_SIZE {
+        return Err(Error::invalid(format!(
+            "value is {} bytes, more than {MAX_VALUE_SIZE}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Validates, sorts and checks for duplicates.
+fn sorted_items(entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<Item>> {
+    let mut items = Vec::with_capacity(entries.len());
+    for (key, value) in entries {
+        check_key(&key, "key")?;
+        check_value(&value)?;
+        items.push(Item {
+            flags: 0,
+            key,
+            value,
+        });
+    }
+    items.sort_by(|a, b| a.key.cmp(&b.key));
+    if let Some(w) = items.windows(2).find(|w| w[0].key == w[1].key) {
+        return Err(Error::invalid(format!("duplicate key {:?}", w[0].key)));
+    }
+    Ok(items)
+}
+
+/// Bytes of the inline value of a bucket holding `items`, if bbolt would inline it.
+fn inline_size(items: &[Item], page_size: usize) -> Option<usize> {
+    if items.iter().any(Item::is_bucket) {
+        return None;
+    }
+    let size = node::leaf_size(items);
+    (size <= page_size / 4).then_some(size)
+}
+
+/// Page ids of every page in the run starting at `id` that is `pages` long.
+fn run(id: u64, pages: u64) -> impl Iterator<Item = u64> {
+    id..id.saturating_add(pages)
+}
+
+impl Editor {
+    /// Opens the bbolt file at `path` read-write for one edit. The file must not be in use: like
+    /// bbolt, the editor takes an exclusive `flock` and fails if another process holds one (a
+    /// running etcd does).
+    ///
+    /// For a snapshot, the caller has already copied it to `path` and stripped its 32-byte SHA-256
+    /// trailer. Reads the meta pages, the root bucket and (if present) the freelist.
+    pub fn open(path: &Path) -> Result<Editor> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(format!("opening {} read-write", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::invalid(format!(
+                    "{} is locked by another process (is etcd running on it?)",
+                    path.display()
+                )))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("locking {}", path.display()), e))
+            }
+        }
+        let clone = file
+            .try_clone()
+            .map_err(|e| Error::io("duplicating the file handle", e))?;
+        let meta = *crate::Db::from_file(clone)?.meta();
+        let ps = meta.page_size as usize;
+        let mut ed = Editor {
+            file,
+            ps,
+            meta,
+            tops: Vec::new(),
+            root_pages: Vec::new(),
+            freed: Vec::new(),
+            old_free: None,
+            fill_percent: DEFAULT_FILL_PERCENT,
+        };
+        let (pages, items) = ed.walk(meta.root, true)?;
+        ed.root_pages = pages;
+        ed.tops = items
+            .into_iter()
+            .map(|it| Top {
+                name: it.key,
+                flags: it.flags,
+                state: State::Raw(it.value),
+            })
+            .collect();
+        if meta.has_freelist() {
+            ed.old_free = Some(ed.read_freelist(meta.freelist)?);
+        }
+        Ok(ed)
+    }
+
+    /// Sets the fill percent used when splitting nodes (clamped to bbolt's `[0.1, 1.0]`).
+    pub fn set_fill_percent(&mut self, fill_percent: f64) {
+        self.fill_percent = fill_percent.clamp(0.1, 1.0);
+    }
+
+    /// Page size of the file.
+    pub fn page_size(&self) -> u32 {
+        self.meta.page_size
+    }
+
+    /// The meta the edit started from.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// Names of the top-level buckets as they will be after commit.
+    pub fn buckets(&self) -> Vec<Vec<u8>> {
+        self.tops
+            .iter()
+            .filter(|t| t.is_bucket())
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
+    // ----- reading --------------------------------------------------------------------------
+
+    /// Reads the page run starting at `id` (header checked: own id, in bounds).
+    fn read_page(&self, id: u64) -> Result<Vec<u8>> {
+        let hwm = self.meta.pgid;
+        if id < 2 || id >= hwm {
+            return Err(Error::corrupt(
+                id,
+                format!("page id is outside the database [2, {hwm})"),
+            ));
+        }
+        let ps = self.ps as u64;
+        let mut buf = vec![0u8; self.ps];
+        self.file
+            .read_exact_at(&mut buf, id * ps)
+            .map_err(|e| Error::io(format!("reading page {id}"), e))?;
+        let h = PageHeader::parse(&buf)
+            .ok_or_else(|| Error::corrupt(id, "page shorter than its header"))?;
+        if h.id != id {
+            return Err(Error::corrupt(
+                id,
+                format!("page header names page {}", h.id),
+            ));
+        }
+        let pages = 1 + u64::from(h.overflow);
+        if id + pages > hwm {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "{} overflow pages reach past the high-water mark {hwm}",
+                    h.overflow
+                ),
+            ));
+        }
+        if pages > 1 {
+            let total = usize::try_from(pages * ps)
+                .map_err(|_| Error::corrupt(id, "page run too large"))?;
+            buf.resize(total, 0);
+            self.file
+                .read_exact_at(&mut buf[self.ps..], (id + 1) * ps)
+                .map_err(|e| Error::io(format!("reading the overflow pages of page {id}"), e))?;
+        }
+        Ok(buf)
+    }
+
+    fn pages_of(&self, buf: &[u8]) -> u64 {
+        (buf.len() / self.ps) as u64
+    }
+
+    /// Walks the tree rooted at `root`: returns every page id it occupies (overflow included) and,
+    /// when `keep_items`, its leaf elements in key order (checked strictly increasing). Does not
+    /// descend into nested buckets.
+    fn walk(&self, root: u64, keep_items: bool) -> Result<(Vec<u64>, Vec<Item>)> {
+        let mut pages = Vec::new();
+        let mut items: Vec<Item> = Vec::new();
+        let mut seen = HashSet::new();
+        // (page, depth)
+        let mut stack = vec![(root, 0usize)];
+        while let Some((id, depth)) = stack.pop() {
+            if depth > MAX_DEPTH {
+                return Err(Error::corrupt(id, "tree is deeper than 64 levels"));
+            }
+            if !seen.insert(id) {
+                return Err(Error::corrupt(id, "page is referenced twice in one tree"));
+            }
+            let buf = self.read_page(id)?;
+            pages.extend(run(id, self.pages_of(&buf)));
+            match node::decode(&buf, id, false)? {
+                Node::Branch(children) => {
+                    if children.is_empty() {
+                        return Err(Error::corrupt(id, "empty branch page"));
+                    }
+                    for c in children.iter().rev() {
+                        stack.push((c.child, depth + 1));
+                    }
+                }
+                Node::Leaf(leaf) => {
+                    if keep_items {
+                        if let (Some(last), Some(first)) = (items.last(), leaf.first()) {
+                            if first.key <= last.key {
+                                return Err(Error::corrupt(
+                                    id,
+                                    "leaf keys are not above those of the leaf before it",
+                                ));
+                            }
+                        }
+                        items.extend(leaf);
+                    }
+                }
+            }
+        }
+        Ok((pages, items))
+    }
+
+    /// Reads the freelist run at `id`: its ids and its own pages.
+    fn read_freelist(&self, id: u64) -> Result<(Vec<u64>, Vec<u64>)> {
+        let buf = self.read_page(id)?;
+        let h = PageHeader::parse(&buf).ok_or_else(|| Error::corrupt(id, "short page"))?;
+        if h.flags != FREELIST_PAGE_FLAG {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "meta names this page as the freelist but its flags are 0x{:02x}",
+                    h.flags
+                ),
+            ));
+        }
+        let (start, n) = if h.count == 0xFFFF {
+            let n = node::le_u64(&buf, HEADER)
+                .ok_or_else(|| Error::corrupt(id, "freelist too short for its count"))?;
+            (HEADER + 8, n)
+        } else {
+            (HEADER, u64::from(h.count))
+        };
+        let room = (buf.len().saturating_sub(start) / 8) as u64;
+        if n > room {
+            return Err(Error::corrupt(
+                id,
+                format!("freelist claims {n} ids but has room for {room}"),
+            ));
+        }
+        let mut ids = Vec::with_capacity(n as usize);
+        for i in 0..n as usize {
+            let v = node::le_u64(&buf, start + i * 8)
+                .ok_or_else(|| Error::corrupt(id, "freelist id out of range"))?;
+            if v < 2 || v >= self.meta.pgid {
+                return Err(Error::corrupt(
+                    id,
+                    format!("freelist holds page {v}, outside [2, {})", self.meta.pgid),
+                ));
+            }
+            ids.push(v);
+        }
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::corrupt(id, format!("page {} is free twice", w[0])));
+        }
+        let own = run(id, self.pages_of(&buf)).collect();
+        Ok((ids, own))
+    }
+
+    /// The decoded inline bucket page in `value`.
+    fn inline_items(value: &[u8], holder: u64) -> Result<Vec<Item>> {
+        let page = value.get(BUCKET_HEADER..).unwrap_or(&[]);
+        match node::decode(page, holder, true)? {
+            Node::Leaf(items) => Ok(items),
+            Node::Branch(_) => Err(Error::corrupt(holder, "inline bucket page is not a leaf")),
+        }
+    }
+
+    // ----- bucket states --------------------------------------------------------------------
+
+    fn find(&self, name: &[u8]) -> std::result::Result<usize, usize> {
+        self.tops.binary_search_by(|t| t.name.as_slice().cmp(name))
+    }
+
+    /// Index of the top-level bucket `name`, creating an empty one if missing; errors if `name`
+    /// holds a plain value.
+    fn bucket_index(&mut self, name: &[u8]) -> Result<usize> {
+        check_key(name, "bucket name")?;
+        match self.find(name) {
+            Ok(i) if self.tops[i].is_bucket() => Ok(i),
+            Ok(_) => Err(Error::invalid(format!(
+                "top-level key {:?} holds a plain value, not a bucket",
+                String::from_utf8_lossy(name)
+            ))),
+            Err(i) => {
+                self.tops.insert(
+                    i,
+                    Top {
+                        name: name.to_vec(),
+                        flags: BUCKET_LEAF_FLAG,
+                        state: State::Full {
+                            sequence: 0,
+                            items: Vec::new(),
+                        },
+                    },
+                );
+                Ok(i)
+            }
+        }
+    }
+
+    /// Turns bucket `i` into a `Full` state (reading it whole), freeing its pages.
+    fn load_full(&mut self, i: usize) -> Result<()> {
+        let (sequence, items, freed) = match &self.tops[i].state {
+            State::Full { .. } => return Ok(()),
+            State::Path { .. } => {
+                return Err(Error::invalid(format!(
+                    "bucket {:?} is being appended to; it cannot also be read whole",
+                    String::from_utf8_lossy(&self.tops[i].name)
+                )))
+            }
+            State::Raw(value) => {
+                let (root, seq) = bucket_header(value, self.meta.root)?;
+                if root == 0 {
+                    (seq, Self::inline_items(value, self.meta.root)?, Vec::new())
+                } else {
+                    let (pages, items) = self.walk(root, true)?;
+                    (seq, items, pages)
+                }
+            }
+        };
+        self.freed.extend(freed);
+        self.tops[i].state = State::Full { sequence, items };
+        Ok(())
+    }
+
+    /// Frees everything bucket `i` holds and returns its sequence; refuses nested buckets.
+    fn clear(&mut self, i: usize) -> Result<u64> {
+        let name = String::from_utf8_lossy(&self.tops[i].name).into_owned();
+        let nested = || Error::invalid(format!("bucket {name:?} holds nested buckets"));
+        let (sequence, freed) = match &self.tops[i].state {
+            State::Raw(value) => {
+                let (root, seq) = bucket_header(value, self.meta.root)?;
+                if root == 0 {
+                    if Self::inline_items(value, self.meta.root)?
+                        .iter()
+                        .any(Item::is_bucket)
+                    {
+                        return Err(nested());
+                    }
+                    (seq, Vec::new())
+                } else {
+                    let (pages, items) = self.walk(root, true)?;
+                    if items.iter().any(Item::is_bucket) {
+                        return Err(nested());
+                    }
+                    (seq, pages)
+                }
+            }
+            State::Full { sequence, items } => {
+                if items.iter().any(Item::is_bucket) {
+                    return Err(nested());
+                }
+                (*sequence, Vec::new())
+            }
+            State::Path {
+                sequence,
+                branches,
+                leaf,
+            } => {
+                if leaf.iter().any(Item::is_bucket) {
+                    return Err(nested());
+                }
+                // The path pages are freed already; free the subtrees off the path.
+                let mut freed = Vec::new();
+                for level in branches {
+                    for c in level.iter().take(level.len().saturating_sub(1)) {
+                        let (pages, items) = self.walk(c.child, true)?;
+                        if items.iter().any(Item::is_bucket) {
+                            return Err(nested());
+                        }
+                        freed.extend(pages);
+                    }
+                }
+                (*sequence, freed)
+            }
+        };
+        self.freed.extend(freed);
+        Ok(sequence)
+    }
+
+    // ----- edits ----------------------------------------------------------------------------
+
+    /// Replaces the whole contents of the top-level bucket `name` (creating it if missing) with
+    /// `entries`, given in any order. Duplicate keys, empty keys and keys over 32 KiB are errors.
+    /// The bucket keeps its sequence. Its old pages become free.
+    pub fn replace_bucket(&mut self, name: &[u8], entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let items = sorted_items(entries)?;
+        let i = self.bucket_index(name)?;
+        let sequence = self.clear(i)?;
+        self.tops[i].state = State::Full { sequence, items };
+        Ok(())
+    }
+
+    /// Creates an empty top-level bucket `name` if it does not exist (an inline bucket, as bbolt's
+    /// `CreateBucketIfNotExists`). An existing bucket is left untouched.
+    pub fn ensure_bucket(&mut self, name: &[u8]) -> Result<()> {
+        self.bucket_index(name).map(|_| ())
+    }
+
+    /// Sets `entries` (insert or overwrite) in the top-level bucket `name`, creating it if missing.
+    /// The bucket is read whole, so this is for small buckets such as etcd's `meta`.
+    pub fn upsert(&mut self, name: &[u8], entries: Vec<(Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let new = sorted_items(entries)?;
+        let i = self.bucket_index(name)?;
+        self.load_full(i)?;
+        let State::Full { items, .. } = &mut self.tops[i].state else {
+            return Err(Error::invalid("internal: bucket not loaded"));
+        };
+        for it in new {
+            match items.binary_search_by(|e| e.key.cmp(&it.key)) {
+                Ok(j) if items[j].is_bucket() => {
+                    return Err(Error::invalid(format!(
+                        "key {:?} is a nested bucket",
+                        String::from_utf8_lossy(&it.key)
+                    )))
+                }
+                Ok(j) => items[j] = it,
+                Err(j) => items.insert(j, it),
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends `key` → `value` to the top-level bucket `name` (creating it if missing); `key` must
+    /// sort after every key already there. For a paged bucket only the rightmost path is read and
+    /// rewritten (split when full, with a new root when the root splits); inline and single-leaf
+    /// buckets are read whole.
+    pub fn append(&mut self, name: &[u8], key: Vec<u8>, value: Vec<u8>) -> Result<()> {
+        check_key(&key, "key")?;
+        check_value(&value)?;
+        let i = self.bucket_index(name)?;
+        if let State::Raw(v) = &self.tops[i].state {
+            let (root, sequence) = bucket_header(v, self.meta.root)?;
+            if root == 0 {
+                self.load_full(i)?;
+            } else {
+                let (branches, leaf, freed) = self.load_path(root)?;
+                self.freed.extend(freed);
+                self.tops[i].state = if branches.is_empty() {
+                    State::Full {
+                        sequence,
+                        items: leaf,
+                    }
+                } else {
+                    State::Path {
+                        sequence,
+                        branches,
+                        leaf,
+                    }
+                };
+            }
+        }
+        let items = match &mut self.tops[i].state {
+            State::Full { items, .. } => items,
+            State::Path { leaf, .. } => leaf,
+            State::Raw(_) => return Err(Error::invalid("internal: bucket not loaded")),
+        };
+        if let Some(last) = items.last() {
+            if key.as_slice() <= last.key.as_slice() {
+                return Err(Error::invalid(format!(
+                    "appended key {:?} does not sort after the last key {:?} of bucket {:?}",
+                    String::from_utf8_lossy(&key),
+                    String::from_utf8_lossy(&last.key),
+                    String::from_utf8_lossy(name)
+                )));
+            }
+        }
+        items.push(Item {
+            flags: 0,
+            key,
+            value,
+        });
+        Ok(())
+    }
+
+    /// Reads the rightmost path of the tree at `root`: branch levels (root first), the last leaf,
+    /// and the pages read. A non-root leaf on the path must not be empty.
+    fn load_path(&self, root: u64) -> Result<LoadedPath> {
+        let mut branches = Vec::new();
+        let mut freed = Vec::new();
+        let mut id = root;
+        loop {
+            if branches.len() > MAX_DEPTH {
+                return Err(Error::corrupt(id, "tree is deeper than 64 levels"));
+            }
+            let buf = self.read_page(id)?;
+            freed.extend(run(id, self.pages_of(&buf)));
+            match node::decode(&buf, id, false)? {
+                Node::Branch(children) => {
+                    let next = children
+                        .last()
+                        .ok_or_else(|| Error::corrupt(id, "empty branch page"))?
+                        .child;
+                    branches.push(children);
+                    id = next;
+                }
+                Node::Leaf(leaf) => {
+                    if leaf.is_empty() && !branches.is_empty() {
+                        return Err(Error::corrupt(id, "empty leaf below a branch page"));
+                    }
+                    return Ok((branches, leaf, freed));
+                }
+            }
+        }
+    }
+
+    /// The last key of the top-level bucket `name` (`None` if the bucket is empty or missing),
+    /// found by walking the rightmost path; reflects edits made so far.
+    pub fn last_key(&self, name: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Ok(i) = self.find(name) else {
+            return Ok(None);
+        };
+        let top = &self.tops[i];
+        if !top.is_bucket() {
+            return Err(Error::invalid(format!(
+                "top-level key {:?} holds a plain value, not a bucket",
+                String::from_utf8_lossy(name)
+            )));
+        }
+        match &top.state {
+            State::Full { items, .. } => Ok(items.last().map(|it| it.key.clone())),
+            State::Path { leaf, .. } => Ok(leaf.last().map(|it| it.key.clone())),
+            State::Raw(value) => {
+                let (root, _) = bucket_header(value, self.meta.root)?;
+                if root == 0 {
+                    let items = Self::inline_items(value, self.meta.root)?;
+                    return Ok(items.last().map(|it| it.key.clone()));
+                }
+                let (_, leaf, _) = self.load_path(root)?;
+                Ok(leaf.last().map(|it| it.key.clone()))
+            }
+        }
+    }
+
+    // ----- commit ---------------------------------------------------------------------------
+
+    /// Writes the transaction: every new page after the old high-water mark, the new freelist (if
+    /// the file has one), `fsync`, then the new meta (`txid + 1`) into meta page `txid % 2`,
+    /// `fsync`. If that meta page holds the meta the edit started from (a snapshot written by
+    /// `Tx.WriteTo` with an odd txid keeps its newest meta in page 0), the new meta is first written
+    /// to the other page and synced, so a valid meta survives a crash at every point; both pages
+    /// then hold the new meta, which is also what bbolt expects of its next commit.
+    pub fn commit(self) -> Result<CommitStats> {
+        let Editor {
+            file,
+            ps,
+            meta,
+            tops,
+            root_pages,
+            mut freed,
+            old_free,
+            fill_percent,
+        } = self;
+        let mut sink = Sink {
+            file: &file,
+            ps,
+            next: meta.pgid,
+            flushed: meta.pgid,
+            buf: Vec::new(),
+            fill_percent,
+        };
+        let mut root_items = Vec::with_capacity(tops.len());
+        for top in tops {
+            let value = match top.state {
+                State::Raw(v) => v,
+                State::Full { sequence, items } => match inline_size(&items, ps) {
+                    Some(size) => {
+                        let mut v = bucket_value(0, sequence);
+                        v.reserve(size);
+                        node::encode_leaf(&items, &mut v)?;
+                        v
+                    }
+                    None => bucket_value(sink.tree(&items)?, sequence),
+                },
+                State::Path {
+                    sequence,
+                    branches,
+                    leaf,
+                } => bucket_value(sink.path(branches, &leaf)?, sequence),
+            };
+            root_items.push(Item {
+                flags: top.flags,
+                key: top.name,
+                value,
+            });
+        }
+        let root = sink.tree(&root_items)?;
+        drop(root_items);
+        freed.extend(root_pages);
+        let pages_freed = freed.len() as u64;
+
+        let mut freelist = PGID_NO_FREELIST;
+        let mut freelist_ids = None;
+        if let Some((mut ids, own)) = old_free {
+            freed.extend(own);
+            ids.extend(freed);
+            ids.sort_unstable();
+            if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+                return Err(Error::corrupt(
+                    w[0],
+                    "page would be freed twice (it is in the freelist but also in use)",
+                ));
+            }
+            let n = ids.len();
+            let mut body = Vec::with_capacity(HEADER + 8 * (n + 1));
+            body.extend_from_slice(&0u64.to_le_bytes());
+            body.extend_from_slice(&FREELIST_PAGE_FLAG.to_le_bytes());
+            if n < 0xFFFF {
+                body.extend_from_slice(&(n as u16).to_le_bytes());
+                body.extend_from_slice(&0u32.to_le_bytes());
+            } else {
+                body.extend_from_slice(&0xFFFFu16.to_le_bytes());
+                body.extend_from_slice(&0u32.to_le_bytes());
+                body.extend_from_slice(&(n as u64).to_le_bytes());
+            }
+            for id in &ids {
+                body.extend_from_slice(&id.to_le_bytes());
+            }
+            freelist = sink.put(body)?;
+            freelist_ids = Some(n as u64);
+        }
+        sink.flush()?;
+        let new_pgid = sink.next;
+        file.sync_data()
+            .map_err(|e| Error::io("syncing the new pages", e))?;
+
+        let txid = meta
+            .txid
+            .checked_add(1)
+            .ok_or_else(|| Error::corrupt(meta.index.into(), "txid overflows"))?;
+        let target = (txid % 2) as u8;
+        let mut new_meta = Meta {
+            index: target,
+            header: PageHeader {
+                id: u64::from(target),
+                flags: META_PAGE_FLAG,
+                count: 0,
+                overflow: 0,
+            },
+            root,
+            freelist,
+            pgid: new_pgid,
+            txid,
+            checksum: 0,
+            ..meta
+        };
+        new_meta.checksum = new_meta.compute_checksum();
+        let write_meta = |index: u8| -> Result<()> {
+            let mut page = vec![0u8; ps];
+            page[0..8].copy_from_slice(&u64::from(index).to_le_bytes());
+            page[8..10].copy_from_slice(&META_PAGE_FLAG.to_le_bytes());
+            page[HEADER..HEADER + 64].copy_from_slice(&new_meta.to_bytes());
+            file.write_all_at(&page, u64::from(index) * ps as u64)
+                .map_err(|e| Error::io(format!("writing meta page {index}"), e))?;
+            file.sync_data()
+                .map_err(|e| Error::io(format!("syncing meta page {index}"), e))
+        };
+        if meta.index == target {
+            write_meta(1 - target)?;
+        }
+        write_meta(target)?;
+        Ok(CommitStats {
+            page_size: meta.page_size,
+            txid,
+            meta_page: target,
+            old_pgid: meta.pgid,
+            new_pgid,
+            pages_written: new_pgid - meta.pgid,
+            pages_freed,
+            freelist_ids,
+            root,
+        })
+    }
+}
+
+/// Allocates page ids after the high-water mark and writes pages there, buffered.
+struct Sink<'f> {
+    file: &'f File,
+    ps: usize,
+    /// Next page id to allocate.
+    next: u64,
+    /// First page id not yet written to the file (the start of `buf`).
+    flushed: u64,
+    buf: Vec<u8>,
+    fill_percent: f64,
+}
+
+impl Sink<'_> {
+    /// Writes `body` (a page with id 0 and overflow 0 in its header) at fresh ids, padded to whole
+    /// pages; returns its id.
+    fn put(&mut self, body: Vec<u8>) -> Result<u64> {
+        let pages = body.len().div_ceil(self.ps).max(1);
+        let overflow = u32::try_from(pages - 1)
+            .map_err(|_| Error::invalid(format!("a node of {} bytes is too large", body.len())))?;
+        let id = self.next;
+        self.next += pages as u64;
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&body);
+        self.buf.resize(start + pages * self.ps, 0);
+        self.buf[start..start + 8].copy_from_slice(&id.to_le_bytes());
+        self.buf[start + 12..start + 16].copy_from_slice(&overflow.to_le_bytes());
+        if self.buf.len() >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(id)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let off = self.flushed * self.ps as u64;
+        self.file
+            .write_all_at(&self.buf, off)
+            .map_err(|e| Error::io(format!("writing pages from {}", self.flushed), e))?;
+        self.flushed = self.next;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Writes `items` as leaves split the bbolt way; returns one branch element per leaf.
+    fn leaves(&mut self, items: &[Item]) -> Result<Vec<BranchItem>> {
+        let parts = node::split_ranges(&node::leaf_sizes(items), self.ps, self.fill_percent);
+        let mut out = Vec::with_capacity(parts.len());
+        for r in parts {
+            let part = &items[r];
+            let mut body = Vec::with_capacity(node::leaf_size(part));
+            node::encode_leaf(part, &mut body)?;
+            let child = self.put(body)?;
+            let key = part.first().map(|it| it.key.clone()).unwrap_or_default();
+            out.push(BranchItem { key, child });
+        }
+        Ok(out)
+    }
+
+    /// Writes `items` as branch pages split the bbolt way; returns one element per page.
+    fn branches(&mut self, items: &[BranchItem]) -> Result<Vec<BranchItem>> {
+        let parts = node::split_ranges(&node::branch_sizes(items), self.ps, self.fill_percent);
+        let mut out = Vec::with_capacity(parts.len());
+        for r in parts {
+            let part = &items[r];
+            let mut body = Vec::new();
+            node::encode_branch(part, &mut body)?;
+            let child = self.put(body)?;
+            let key = part.first().map(|it| it.key.clone()).unwrap_or_default();
+            out.push(BranchItem { key, child });
+        }
+        Ok(out)
+    }
+
+    /// Grows branch levels over `level` until one root remains; returns the root's id.
+    fn root_of(&mut self, mut level: Vec<BranchItem>) -> Result<u64> {
+        while level.len() > 1 {
+            level = self.branches(&level)?;
+        }
+        level
+            .first()
+            .map(|b| b.child)
+            .ok_or_else(|| Error::invalid("internal: no root page written"))
+    }
+
+    /// Writes a fresh tree holding `items`; returns its root page.
+    fn tree(&mut self, items: &[Item]) -> Result<u64> {
+        let level = self.leaves(items)?;
+        self.root_of(level)
+    }
+
+    /// Writes a bucket whose rightmost path was edited: the leaf, then each branch level upwards
+    /// with its last element replaced by the new pages below it; returns the new root.
+    fn path(&mut self, branches: Vec<Vec<BranchItem>>, leaf: &[Item]) -> Result<u64> {
+        let mut below = self.leaves(leaf)?;
+        for mut level in branches.into_iter().rev() {
+            let old = level
+                .pop()
+                .ok_or_else(|| Error::invalid("internal: empty branch level"))?;
+            if let Some(first) = below.first_mut() {
+                if first.key.is_empty() {
+                    first.key = old.key;
+                }
+            }
+            level.extend(below);
+            below = self.branches(&level)?;
+        }
+        self.root_of(below)
+    }
+}

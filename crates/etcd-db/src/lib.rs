@@ -1,0 +1,14 @@
+//! etcd's backend database, read through the bbolt crate: the bucket layout, revision keys, meta
+//! keys, member records and the protobuf values that `snapshot status` reports and `snapshot
+//! restore` rewrites. No command line and no network here.
+
+pub mod analyze;
+pub mod buckets;
+pub mod error;
+pub mod member;
+pub mod proto;
+pub mod revision;
+
+pub use analyze::{analyze, Analysis, BucketStats, Details, Status};
+pub use error::{Error, Result};
+pub use revision::Revision;

@@ -1,0 +1,227 @@
+//! The command line of `etcd-snap-restore`: etcdutl's flags and defaults, ours, and `--help`.
+
+use etcd_common::args::{Args, Env, Opt};
+use etcd_common::exit::EXIT_CODES_HELP;
+use etcd_common::output::{Format, FormatFlag};
+use etcd_common::{Error, Result};
+use std::path::PathBuf;
+
+/// The revision bump etcd's documentation recommends when restoring a Kubernetes cluster: far more
+/// revisions than a cluster makes between backup and restore, so watch caches never go back in time.
+pub const K8S_BUMP: u64 = 1_000_000_000;
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The snapshot file, or `None` for stdin.
+    pub input: Option<PathBuf>,
+    /// This member's name.
+    pub name: String,
+    /// The data dir to create.
+    pub data_dir: PathBuf,
+    /// A WAL dir outside the data dir, if asked for.
+    pub wal_dir: Option<PathBuf>,
+    /// `name=url,...` of every member.
+    pub initial_cluster: String,
+    /// The cluster token.
+    pub initial_cluster_token: String,
+    /// This member's peer URLs.
+    pub initial_advertise_peer_urls: String,
+    /// Accept a snapshot without its SHA-256 trailer.
+    pub skip_hash_check: bool,
+    /// Revisions to add to the latest one.
+    pub bump_revision: u64,
+    /// Mark every revision before the bumped one compacted.
+    pub mark_compacted: bool,
+    /// age identity files.
+    pub identities: Vec<String>,
+    /// Rename a non-empty target aside instead of refusing.
+    pub move_aside: bool,
+    /// `USER[:GROUP]` to own the restored tree.
+    pub owner: Option<String>,
+    /// Summary format.
+    pub format: Format,
+    /// Progress on stderr even when it is not a terminal.
+    pub progress: bool,
+    /// No progress.
+    pub quiet: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Restore.
+    Run(Box<Options>),
+    /// Print this text and exit 0.
+    Exit(String),
+}
+
+/// The `--help` text.
+pub fn help() -> String {
+    format!(
+        "\
+etcd-snap-restore {version}
+Turns a snapshot into a data dir that etcd boots: the database with this cluster's membership,
+consistent index and term, a WAL and a v2 snapshot, built beside the target and renamed into
+place only when complete and fsynced. Run it once per member with the same --initial-cluster
+and --initial-cluster-token; every member computes the same IDs.
+
+USAGE:
+    etcd-snap-restore [OPTIONS] [FILE|-]     (no FILE, or '-': read stdin; raw, zstd or age)
+
+OPTIONS (as etcdutl snapshot restore):
+      --name NAME                         this member's name [default: default]
+      --data-dir DIR                      data dir to create [default: NAME.etcd]
+      --wal-dir DIR                       WAL dir outside the data dir [default: DIR/member/wal]
+      --initial-cluster LIST              name=peer-url,... [default: default=http://localhost:2380]
+      --initial-cluster-token TOKEN       [default: etcd-cluster]
+      --initial-advertise-peer-urls URLS  this member's peer URLs [default: http://localhost:2380]
+      --skip-hash-check                   accept a snapshot without its SHA-256 trailer (a db
+                                          copied from a data dir)
+      --bump-revision N                   add N to the latest revision (needs --mark-compacted)
+      --mark-compacted                    mark revisions before the bumped one compacted
+OPTIONS (ours):
+      --k8s                               Kubernetes preset: --bump-revision {K8S_BUMP} --mark-compacted
+  -i, --identity FILE                     age identity or ssh key for age input; repeatable
+      --move-aside                        rename a non-empty data dir (or WAL dir) to
+                                          DIR.bak-<UTC time> instead of refusing; never deletes
+      --owner USER[:GROUP]                hand the restored tree to this account (e.g. etcd)
+  -w, --write-out FORMAT                  summary: simple, json or table [default: simple]
+      --progress                          progress on stderr even when it is not a terminal
+      --quiet                             no progress
+  -h, --help                              print this help
+  -V, --version                           print the version
+
+{EXIT_CODES_HELP}
+
+EXAMPLES:
+    etcd-snap-restore snap.db --data-dir /var/lib/etcd-restored
+    zstd -dc snap.db.zst | etcd-snap-restore - --name m1 --initial-cluster m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380 --initial-advertise-peer-urls https://10.0.0.1:2380 --initial-cluster-token prod-restore --data-dir /var/lib/etcd --move-aside --k8s
+",
+        version = env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Parses the command line; every bad value is a usage error before anything is written.
+pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
+    let mut format = FormatFlag::default();
+    let mut input = None;
+    let mut input_given = false;
+    let mut name = "default".to_string();
+    let mut data_dir = None;
+    let mut wal_dir = None;
+    let mut initial_cluster = "default=http://localhost:2380".to_string();
+    let mut token = "etcd-cluster".to_string();
+    let mut advertise = "http://localhost:2380".to_string();
+    let mut skip_hash_check = false;
+    let mut bump_revision = 0u64;
+    let mut mark_compacted = false;
+    let mut k8s = false;
+    let mut identities = Vec::new();
+    let mut move_aside = false;
+    let mut owner = None;
+    let mut progress = false;
+    let mut quiet = false;
+    while let Some(opt) = args.next_opt()? {
+        if format.take(&opt, &mut args)? {
+            continue;
+        }
+        let long = match &opt {
+            Opt::Long(name) => name.as_str(),
+            Opt::Short('i') => "identity",
+            Opt::Short('h') => "help",
+            Opt::Short('V') => "version",
+            Opt::Positional(value) => {
+                if input_given {
+                    return Err(Error::usage(format!(
+                        "unexpected argument {:?}: give one FILE or '-'",
+                        value.to_string_lossy()
+                    )));
+                }
+                input_given = true;
+                input = (value != "-").then(|| PathBuf::from(value));
+                continue;
+            }
+            Opt::Short(_) => return Err(opt.unexpected()),
+        };
+        match long {
+            "name" => name = nonempty(&opt, args.value(&opt)?)?,
+            "data-dir" => data_dir = Some(PathBuf::from(nonempty(&opt, args.value(&opt)?)?)),
+            "wal-dir" => wal_dir = Some(PathBuf::from(nonempty(&opt, args.value(&opt)?)?)),
+            "initial-cluster" => initial_cluster = args.value(&opt)?,
+            "initial-cluster-token" => token = args.value(&opt)?,
+            "initial-advertise-peer-urls" => advertise = args.value(&opt)?,
+            "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
+            "bump-revision" => {
+                let text = args.value(&opt)?;
+                bump_revision = text.parse().map_err(|_| {
+                    Error::usage(format!(
+                        "--bump-revision: expected a non-negative number, got {text:?}"
+                    ))
+                })?;
+            }
+            "mark-compacted" => mark_compacted = args.bool_value(&opt)?,
+            "k8s" => k8s = args.bool_value(&opt)?,
+            "identity" => identities.push(args.value(&opt)?),
+            "move-aside" => move_aside = args.bool_value(&opt)?,
+            "owner" => owner = Some(nonempty(&opt, args.value(&opt)?)?),
+            "progress" => progress = args.bool_value(&opt)?,
+            "quiet" => quiet = args.bool_value(&opt)?,
+            "initial-memory-map-size" => {
+                // etcdutl's bolt mmap size: no effect on the files we write.
+                args.value(&opt)?;
+            }
+            "help" => return Ok(Parsed::Exit(help())),
+            "version" => {
+                return Ok(Parsed::Exit(format!(
+                    "etcd-snap-restore {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            _ => return Err(opt.unexpected()),
+        }
+    }
+    if k8s {
+        if bump_revision == 0 {
+            bump_revision = K8S_BUMP;
+        }
+        mark_compacted = true;
+    }
+    if mark_compacted != (bump_revision > 0) {
+        return Err(Error::usage(if mark_compacted {
+            "--mark-compacted needs --bump-revision N (or use --k8s)"
+        } else {
+            "--mark-compacted required if --bump-revision > 0"
+        }));
+    }
+    let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(format!("{name}.etcd")));
+    Ok(Parsed::Run(Box::new(Options {
+        input,
+        name,
+        data_dir,
+        wal_dir,
+        initial_cluster,
+        initial_cluster_token: token,
+        initial_advertise_peer_urls: advertise,
+        skip_hash_check,
+        bump_revision,
+        mark_compacted,
+        identities,
+        move_aside,
+        owner,
+        format: format.resolve(env)?,
+        progress,
+        quiet,
+    })))
+}
+
+fn nonempty(opt: &Opt, value: String) -> Result<String> {
+    if value.is_empty() {
+        Err(Error::usage(format!(
+            "{}: must not be empty",
+            opt.display()
+        )))
+    } else {
+        Ok(value)
+    }
+}

@@ -1,0 +1,282 @@
+//! `etcd-snap-restore`: turn a snapshot (file or stdin; raw, zstd or age) into a data dir that real
+//! etcd 3.4, 3.5 and 3.6 boot, for one member or each member of a new cluster.
+//!
+//! The database is streamed into place once while its SHA-256 trailer is checked, then edited
+//! copy-on-write (membership, consistent index, term, and the optional revision bump) so that only
+//! the pages that change are written; the WAL and v2 snapshot carry the new membership. Everything is
+//! built in a staging directory and renamed into place when complete and fsynced.
+
+pub mod cli;
+pub mod report;
+pub mod rewrite;
+pub mod staging;
+
+use cli::Options;
+use etcd_common::codec::decode::{self, Layer};
+use etcd_common::codec::trailer::{self, CopyError, Trailer};
+use etcd_common::progress::{self, Progress};
+use etcd_common::{Error, ExitCode, Result};
+use staging::{MovedAside, Staging};
+use std::fs::{self, OpenOptions};
+use std::io::{self, IsTerminal, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs the tool on the process's arguments and environment.
+pub fn main() -> Result<ExitCode> {
+    let options = match cli::parse(
+        etcd_common::args::Args::from_env(),
+        &etcd_common::args::Env::from_process(),
+    )? {
+        cli::Parsed::Run(options) => options,
+        cli::Parsed::Exit(text) => {
+            etcd_common::output::print_stdout(&text)?;
+            return Ok(ExitCode::Success);
+        }
+    };
+    let summary = restore(&options)?;
+    report::print(&summary, &options)?;
+    Ok(ExitCode::Success)
+}
+
+/// What a restore produced.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The plan: members and IDs.
+    pub plan: etcd_wal::RestorePlan,
+    /// This member's name.
+    pub name: String,
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// The WAL dir.
+    pub wal_dir: PathBuf,
+    /// Latest revision in the snapshot.
+    pub revision: i64,
+    /// Latest revision after the bump (equal to `revision` without one).
+    pub revision_after: i64,
+    /// Whether older revisions are marked compacted.
+    pub compacted: bool,
+    /// Bytes of the database.
+    pub db_size: u64,
+    /// SHA-256 of the database when its trailer was verified.
+    pub sha256: Option<String>,
+    /// Layers peeled off the input.
+    pub layers: Vec<Layer>,
+    /// Targets renamed aside.
+    pub moved_aside: Vec<MovedAside>,
+    /// Seconds from start to the tree in place.
+    pub elapsed_seconds: f64,
+}
+
+/// Stops the restore cleanly on SIGINT/SIGTERM: the flag is checked between chunks and steps.
+struct Signals {
+    interrupted: Arc<AtomicBool>,
+    terminated: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let terminated = Arc::new(AtomicBool::new(false));
+        let fail = |e: io::Error| Error::io("installing signal handlers", &e);
+        signal_hook::flag::register(signal_hook::consts::SIGINT, interrupted.clone())
+            .map_err(fail)?;
+        signal_hook::flag::register(signal_hook::consts::SIGTERM, terminated.clone())
+            .map_err(fail)?;
+        Ok(Signals {
+            interrupted,
+            terminated,
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.interrupted.load(Ordering::Relaxed) {
+            return Err(Error::new(
+                ExitCode::Interrupted,
+                "interrupted: the target was not touched",
+            ));
+        }
+        if self.terminated.load(Ordering::Relaxed) {
+            return Err(Error::new(
+                ExitCode::Terminated,
+                "terminated: the target was not touched",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Restores the snapshot named by `options`.
+pub fn restore(options: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    let signals = Signals::install()?;
+    let plan = etcd_wal::plan(
+        &options.name,
+        &options.initial_cluster,
+        &options.initial_cluster_token,
+        &options.initial_advertise_peer_urls,
+    )
+    .map_err(|e| Error::usage(e.to_string()))?;
+    let identities = decode::load_identities(&options.identities)?;
+    let (input, name) = open_input(options)?;
+    let staging = Staging::create(
+        &options.data_dir,
+        options.wal_dir.as_deref(),
+        options.move_aside,
+    )?;
+    let snap_dir = staging.snap_dir();
+    staging::mkdir_all(&snap_dir)?;
+
+    // 1. The database, streamed once, its trailer checked on the way.
+    let decoded = decode::peel(input, &identities, &name)?;
+    let layers = decoded.layers.clone();
+    let db_path = snap_dir.join("db");
+    let (total, trailer) = copy_db(decoded, &db_path, &name, options, &signals)?;
+    let db_size = match &trailer {
+        Trailer::Absent if !options.skip_hash_check => {
+            return Err(Error::new(
+                ExitCode::Integrity,
+                format!("{name}: snapshot missing hash but --skip-hash-check=false (a db copied from a data dir needs --skip-hash-check; otherwise the snapshot is truncated)"),
+            ))
+        }
+        Trailer::Mismatch { computed, stored } if !options.skip_hash_check => {
+            return Err(Error::new(
+                ExitCode::Integrity,
+                format!("{name}: SHA-256 mismatch: the data hashes to {computed} but the trailer says {stored}"),
+            ))
+        }
+        Trailer::Absent => total,
+        _ => total - 32,
+    };
+    if db_size != total {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&db_path)
+            .map_err(|e| Error::io(format!("opening {}", db_path.display()), &e))?;
+        file.set_len(db_size).map_err(|e| {
+            Error::io(
+                format!("stripping the trailer of {}", db_path.display()),
+                &e,
+            )
+        })?;
+    }
+    signals.check()?;
+
+    // 2. Membership, consistent index, term and the bump, copy-on-write.
+    let revisions = rewrite::rewrite(&db_path, &plan, options.bump_revision)
+        .map_err(|e| Error::new(ExitCode::Integrity, format!("{name}: {e}")))?;
+    signals.check()?;
+
+    // 3. The v2 snapshot and the WAL with the new membership.
+    etcd_wal::write_snap(&snap_dir, &plan)
+        .map_err(|e| Error::new(ExitCode::LocalIo, format!("writing the v2 snapshot: {e}")))?;
+    let wal_dir = staging.wal_dir();
+    staging::mkdir_all(&wal_dir)?;
+    etcd_wal::write_wal(&wal_dir, &plan)
+        .map_err(|e| Error::new(ExitCode::LocalIo, format!("writing the WAL: {e}")))?;
+    if let Some(owner) = &options.owner {
+        staging::chown_tree(&staging.roots(), owner)?;
+    }
+    signals.check()?;
+
+    // 4. Into place.
+    let moved_aside = staging.moved_aside();
+    let final_wal = options
+        .wal_dir
+        .clone()
+        .unwrap_or_else(|| options.data_dir.join("member").join("wal"));
+    staging.finish()?;
+    if let Some(owner) = &options.owner {
+        // An existing empty target (built inside) keeps its own inode: hand it over too.
+        staging::chown_one(&options.data_dir, owner)?;
+    }
+    Ok(Summary {
+        plan,
+        name: options.name.clone(),
+        data_dir: options.data_dir.clone(),
+        wal_dir: final_wal,
+        revision: revisions.before,
+        revision_after: revisions.after,
+        compacted: options.mark_compacted,
+        db_size,
+        sha256: match trailer {
+            Trailer::Verified(h) => Some(h),
+            _ => None,
+        },
+        layers,
+        moved_aside,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The input as a reader, and its name for messages.
+fn open_input(options: &Options) -> Result<(Box<dyn Read>, String)> {
+    match &options.input {
+        None => {
+            if io::stdin().is_terminal() {
+                return Err(Error::usage(
+                    "no snapshot given: name a FILE or pipe one in (e.g. zstd -dc snap.db.zst | etcd-snap-restore - ...)",
+                ));
+            }
+            Ok((Box::new(io::stdin()), "stdin".into()))
+        }
+        Some(path) => {
+            let shown = path.display().to_string();
+            let file = fs::File::open(path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => Error::usage(format!("{shown}: no such file")),
+                _ => Error::io(format!("opening {shown}"), &e),
+            })?;
+            if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+                return Err(Error::usage(format!(
+                    "{shown} is a directory, not a snapshot"
+                )));
+            }
+            Ok((Box::new(file), shown))
+        }
+    }
+}
+
+/// Streams the decoded input into `db_path` (mode 0600), hashing it, with progress.
+fn copy_db(
+    mut decoded: decode::Decoded,
+    db_path: &std::path::Path,
+    name: &str,
+    options: &Options,
+    signals: &Signals,
+) -> Result<(u64, Trailer)> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db_path)
+        .map_err(|e| Error::io(format!("creating {}", db_path.display()), &e))?;
+    let mut out = io::BufWriter::with_capacity(1 << 20, &file);
+    let mut progress = Progress::new(progress::wanted(options.progress, options.quiet), "restore");
+    let result = trailer::copy_hashing(&mut decoded.reader, &mut out, &mut |n| {
+        progress.update(n);
+        signals.check().is_ok()
+    });
+    let (total, trailer) = match result {
+        Ok(done) => done,
+        Err(CopyError::Read(e)) => return Err(decode::read_error(name, &decoded.layers, &e)),
+        Err(CopyError::Write(e)) => {
+            return Err(Error::io(format!("writing {}", db_path.display()), &e))
+        }
+        Err(CopyError::Stopped) => {
+            signals.check()?;
+            return Err(Error::new(ExitCode::Interrupted, "interrupted"));
+        }
+    };
+    drop(out);
+    progress.finish(total);
+    if total == 0 {
+        return Err(Error::new(
+            ExitCode::Integrity,
+            format!("{name}: the input is empty"),
+        ));
+    }
+    Ok((total, trailer))
+}

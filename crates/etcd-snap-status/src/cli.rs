@@ -1,0 +1,121 @@
+//! The command line of `etcd-snap-status`: flags and `--help`.
+
+use etcd_common::args::{Args, Env, Opt};
+use etcd_common::exit::EXIT_CODES_HELP;
+use etcd_common::output::{Format, FormatFlag};
+use etcd_common::{Error, Result};
+use std::path::PathBuf;
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The snapshot file, or `None` for stdin.
+    pub input: Option<PathBuf>,
+    /// Output format.
+    pub format: Format,
+    /// With `-w table`: the detail view.
+    pub detail: bool,
+    /// age identity files.
+    pub identities: Vec<String>,
+    /// Accept a database without the SHA-256 trailer (copied from a data dir).
+    pub skip_hash_check: bool,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Parsed {
+    /// Describe a snapshot.
+    Run(Box<Options>),
+    /// Print this text (help or version) and exit 0.
+    Exit(String),
+}
+
+/// The `--help` text.
+pub fn help() -> String {
+    format!(
+        "\
+etcd-snap-status {version}
+Verifies an etcd snapshot and describes it: bbolt's consistency check, the SHA-256 trailer that
+`snapshot save` appends, and the numbers of `etcdutl snapshot status` (hash, revision, total keys,
+total size). The input may be a file or stdin, raw or zstd- and/or age-encoded (detected by
+content, in any nesting).
+
+USAGE:
+    etcd-snap-status [OPTIONS] [FILE|-]      (no FILE, or '-': read stdin)
+
+OPTIONS:
+  -w, --write-out FORMAT     simple, json or table [default: simple] (ETCDCTL_WRITE_OUT);
+                             simple and table print what etcdutl prints, json adds the details
+      --detail               with -w table (or simple): also print the details
+  -i, --identity FILE        age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt
+                             age input; repeatable
+      --skip-hash-check      accept a database without the SHA-256 trailer (a db file copied
+                             from a data dir)
+  -h, --help                 print this help
+  -V, --version              print the version
+
+{EXIT_CODES_HELP}
+A corrupt, truncated, wrongly encrypted or mismatching snapshot exits 4 with one line saying
+which check failed.
+
+EXAMPLES:
+    etcd-snap-status snap.db -w table
+    age -d -i key.txt snap.db.zst.age | zstd -dc | etcd-snap-status
+    ssh backup 'cat snap.db.zst.age' | etcd-snap-status -i key.txt -w json
+",
+        version = env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Parses the command line.
+pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
+    let mut format = FormatFlag::default();
+    let mut input: Option<PathBuf> = None;
+    let mut input_given = false;
+    let mut detail = false;
+    let mut identities = Vec::new();
+    let mut skip_hash_check = false;
+    while let Some(opt) = args.next_opt()? {
+        if format.take(&opt, &mut args)? {
+            continue;
+        }
+        let long = match &opt {
+            Opt::Long(name) => name.as_str(),
+            Opt::Short('i') => "identity",
+            Opt::Short('h') => "help",
+            Opt::Short('V') => "version",
+            Opt::Positional(value) => {
+                if input_given {
+                    return Err(Error::usage(format!(
+                        "unexpected argument {:?}: give one FILE or '-'",
+                        value.to_string_lossy()
+                    )));
+                }
+                input_given = true;
+                input = (value != "-").then(|| PathBuf::from(value));
+                continue;
+            }
+            Opt::Short(_) => return Err(opt.unexpected()),
+        };
+        match long {
+            "detail" => detail = args.bool_value(&opt)?,
+            "identity" => identities.push(args.value(&opt)?),
+            "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
+            "help" => return Ok(Parsed::Exit(help())),
+            "version" => {
+                return Ok(Parsed::Exit(format!(
+                    "etcd-snap-status {}\n",
+                    env!("CARGO_PKG_VERSION")
+                )))
+            }
+            _ => return Err(opt.unexpected()),
+        }
+    }
+    Ok(Parsed::Run(Box::new(Options {
+        input,
+        format: format.resolve(env)?,
+        detail,
+        identities,
+        skip_hash_check,
+    })))
+}

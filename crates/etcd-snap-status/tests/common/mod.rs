@@ -1,0 +1,462 @@
+//! Helpers for the etcd-snap-status tests: running our binary, the reference `etcdutl`, saving
+//! snapshots with the real `etcdctl`, layering them through the real `zstd` and `age`, and
+//! corrupting them.
+#![allow(clippy::expect_used, clippy::unwrap_used, dead_code)] // a test fails by panicking
+
+use etcd_test_support::{etcd_bin, Cluster, Version};
+use serde_json::Value;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Instant;
+
+/// Our binary.
+pub const STATUS: &str = env!("CARGO_BIN_EXE_etcd-snap-status");
+
+/// What a finished command printed, as bytes and text.
+#[derive(Debug)]
+pub struct Out {
+    /// The exit code (-1 for a signal).
+    pub code: i32,
+    /// stdout, lossily decoded.
+    pub stdout: String,
+    /// stderr, lossily decoded.
+    pub stderr: String,
+}
+
+impl From<Output> for Out {
+    fn from(o: Output) -> Out {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+/// `p` as a `String` for command lines.
+pub fn s(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Our binary with `args`, no inherited `ETCDCTL_*`, `TMPDIR` = `tmp` when given.
+pub fn status_cmd(args: &[&str], tmp: Option<&Path>) -> Command {
+    let mut cmd = Command::new(STATUS);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("ETCDCTL_") {
+            cmd.env_remove(key);
+        }
+    }
+    if let Some(t) = tmp {
+        cmd.env("TMPDIR", t);
+    }
+    cmd.args(args);
+    cmd
+}
+
+/// Runs our binary on `args` with stdin closed.
+pub fn status(args: &[&str]) -> Out {
+    status_cmd(args, None)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run etcd-snap-status")
+        .into()
+}
+
+/// Runs our binary on `args` with the contents of `input` on stdin.
+pub fn status_stdin(args: &[&str], input: &Path) -> Out {
+    status_stdin_tmp(args, input, None)
+}
+
+/// Like [`status_stdin`], with `TMPDIR` = `tmp`.
+pub fn status_stdin_tmp(args: &[&str], input: &Path, tmp: Option<&Path>) -> Out {
+    let file = fs::File::open(input).expect("open stdin file");
+    status_cmd(args, tmp)
+        .stdin(file)
+        .output()
+        .expect("run etcd-snap-status")
+        .into()
+}
+
+/// Runs a shell pipeline (`bash -o pipefail -c`) and returns its output.
+pub fn sh(script: &str) -> Out {
+    Command::new("bash")
+        .args(["-o", "pipefail", "-c", script])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run bash")
+        .into()
+}
+
+/// Runs a shell pipeline and panics unless it succeeds.
+#[track_caller]
+pub fn sh_ok(script: &str) -> String {
+    let out = sh(script);
+    assert_eq!(out.code, 0, "`{script}` failed: {out:?}");
+    out.stdout
+}
+
+/// `etcdutl snapshot status FILE -w FORMAT` of etcd 3.5.1 (the reference).
+#[track_caller]
+pub fn etcdutl_status(path: &Path, format: &str) -> String {
+    let out: Out = Command::new(etcd_bin(Version::V3_5, "etcdutl"))
+        .args(["snapshot", "status", &s(path), "-w", format])
+        .env_remove("ETCDCTL_API")
+        .output()
+        .expect("run etcdutl")
+        .into();
+    assert_eq!(
+        out.code,
+        0,
+        "etcdutl snapshot status {}: {out:?}",
+        path.display()
+    );
+    out.stdout
+}
+
+/// `etcdctl snapshot status FILE -w FORMAT` of etcd 3.4.23.
+#[track_caller]
+pub fn etcdctl34_status(path: &Path, format: &str) -> String {
+    let out: Out = Command::new(etcd_bin(Version::V3_4, "etcdctl"))
+        .env("ETCDCTL_API", "3")
+        .args(["snapshot", "status", &s(path), "-w", format])
+        .output()
+        .expect("run etcdctl 3.4")
+        .into();
+    assert_eq!(
+        out.code,
+        0,
+        "etcdctl 3.4 snapshot status {}: {out:?}",
+        path.display()
+    );
+    out.stdout
+}
+
+/// Saves a snapshot of member 0 with this version's `etcdctl snapshot save` into `dir/name`.
+#[track_caller]
+pub fn save(cluster: &Cluster, dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let out: Out = cluster
+        .etcdctl_on(&[0], cluster.auth_enabled().then_some("root"))
+        .args(["snapshot", "save", &s(&path)])
+        .output()
+        .expect("etcdctl snapshot save")
+        .into();
+    assert_eq!(out.code, 0, "etcdctl snapshot save: {out:?}");
+    path
+}
+
+/// Parses one JSON document.
+#[track_caller]
+pub fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Asserts a failure the contract way: exit `code`, nothing on stdout, exactly one stderr line
+/// starting `Error: `, no panic.
+#[track_caller]
+pub fn assert_one_line_error(out: &Out, code: i32, what: &str) {
+    assert_ne!(out.code, 101, "{what}: panicked: {out:?}");
+    assert!(
+        !out.stderr.contains("panicked"),
+        "{what}: panicked: {out:?}"
+    );
+    assert_eq!(out.code, code, "{what}: wrong exit code: {out:?}");
+    assert_eq!(out.stdout, "", "{what}: stdout must be empty: {out:?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{what}: stderr must be one line: {out:?}");
+    assert!(lines[0].starts_with("Error: "), "{what}: {out:?}");
+    assert!(out.stderr.ends_with('\n'), "{what}: {out:?}");
+}
+
+/// Asserts success with an empty stderr and returns stdout.
+#[track_caller]
+pub fn assert_ok(out: Out, what: &str) -> String {
+    assert_eq!(out.code, 0, "{what}: {out:?}");
+    assert_eq!(out.stderr, "", "{what}: stderr: {out:?}");
+    out.stdout
+}
+
+/// Our JSON report of `path` (plus `extra` flags), checked against etcdutl's: etcdutl's four
+/// fields come first, byte for byte, then ours. `simple` and `table` must equal etcdutl's
+/// byte for byte. Returns our parsed JSON.
+#[track_caller]
+pub fn assert_matches_etcdutl(path: &Path, extra: &[&str], what: &str) -> Value {
+    let p = s(path);
+    let ours = |format: &str| {
+        let mut args = vec![p.as_str(), "-w", format];
+        args.extend_from_slice(extra);
+        assert_ok(status(&args), &format!("{what}: -w {format}"))
+    };
+    let (json_ours, simple_ours, table_ours) = (ours("json"), ours("simple"), ours("table"));
+    let json_ref = etcdutl_status(path, "json");
+    let prefix = json_ref
+        .trim_end()
+        .strip_suffix('}')
+        .expect("etcdutl JSON ends with }");
+    assert!(
+        json_ours.starts_with(&format!("{prefix},")),
+        "{what}: JSON does not start with etcdutl's fields\n ours: {json_ours}\n etcdutl: {json_ref}"
+    );
+    assert!(
+        json_ours.ends_with("}\n"),
+        "{what}: JSON is one line: {json_ours:?}"
+    );
+    assert_eq!(json_ours.lines().count(), 1, "{what}: JSON is one line");
+    assert_eq!(
+        simple_ours,
+        etcdutl_status(path, "simple"),
+        "{what}: -w simple"
+    );
+    assert_eq!(
+        table_ours,
+        etcdutl_status(path, "table"),
+        "{what}: -w table"
+    );
+    json(&json_ours)
+}
+
+/// The same for etcd 3.4's `etcdctl snapshot status` (same format as etcdutl 3.5).
+#[track_caller]
+pub fn assert_matches_etcdctl34(path: &Path, what: &str) {
+    let p = s(path);
+    for format in ["simple", "table", "json"] {
+        let ours = assert_ok(status(&[&p, "-w", format]), what);
+        let theirs = etcdctl34_status(path, format);
+        if format == "json" {
+            let prefix = theirs.trim_end().strip_suffix('}').unwrap();
+            assert!(
+                ours.starts_with(&format!("{prefix},")),
+                "{what}: ours {ours} vs etcdctl 3.4 {theirs}"
+            );
+        } else {
+            assert_eq!(ours, theirs, "{what}: -w {format} vs etcdctl 3.4");
+        }
+    }
+}
+
+/// An age key pair made by `age-keygen`: the identity file and the recipient.
+pub struct AgeKey {
+    /// The identity file.
+    pub identity: PathBuf,
+    /// `age1...`.
+    pub recipient: String,
+}
+
+/// Makes an age key in `dir/name`.
+#[track_caller]
+pub fn age_key(dir: &Path, name: &str) -> AgeKey {
+    let identity = dir.join(name);
+    sh_ok(&format!("age-keygen -o {} 2>/dev/null", s(&identity)));
+    let recipient = sh_ok(&format!("age-keygen -y {}", s(&identity)))
+        .trim()
+        .to_string();
+    AgeKey {
+        identity,
+        recipient,
+    }
+}
+
+/// One way a snapshot is wrapped, built with the real command-line tools.
+pub struct Wrapped {
+    /// The wrapped file.
+    pub path: PathBuf,
+    /// The layers our JSON should report, outermost first.
+    pub layers: Vec<&'static str>,
+}
+
+/// `raw` through `zstd`, `age`, `age -a`, `age(zstd)`, `zstd(age)` and `age -a(zstd)`, each
+/// written next to it.
+#[track_caller]
+pub fn wrap_all(raw: &Path, key: &AgeKey) -> Vec<Wrapped> {
+    let r = &key.recipient;
+    let cases: [(&str, String, Vec<&'static str>); 6] = [
+        ("zst", "zstd -q -c".into(), vec!["zstd"]),
+        ("age", format!("age -r {r}"), vec!["age"]),
+        ("asc", format!("age -a -r {r}"), vec!["age (armored)"]),
+        (
+            "zst.age",
+            format!("zstd -q -c | age -r {r}"),
+            vec!["age", "zstd"],
+        ),
+        (
+            "age.zst",
+            format!("age -r {r} | zstd -q -c"),
+            vec!["zstd", "age"],
+        ),
+        (
+            "zst.asc",
+            format!("zstd -q -c -19 | age -a -r {r}"),
+            vec!["age (armored)", "zstd"],
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(ext, pipe, layers)| {
+            let _t = Timer::start(format!("wrap {ext}"));
+            let path = PathBuf::from(format!("{}.{ext}", s(raw)));
+            sh_ok(&format!("({pipe}) < {} > {}", s(raw), s(&path)));
+            Wrapped { path, layers }
+        })
+        .collect()
+}
+
+/// `v` without the `layers` field.
+pub fn without_layers(v: &Value) -> Value {
+    let mut v = v.clone();
+    v.as_object_mut().unwrap().remove("layers");
+    v
+}
+
+/// Checks that `raw` read from stdin, and every wrapping of it from a file and from stdin, gives
+/// the report of `raw` read as a file (`expected`, our JSON), with the right `layers`; and that
+/// `simple`/`table` output does not depend on the layering.
+#[track_caller]
+pub fn assert_layers_agree(raw: &Path, expected: &Value, key: &AgeKey, what: &str) {
+    let id = s(&key.identity);
+    let from_stdin = json(&assert_ok(
+        status_stdin(&["-w", "json"], raw),
+        &format!("{what}: raw from stdin"),
+    ));
+    assert_eq!(&from_stdin, expected, "{what}: raw from stdin");
+    let simple = assert_ok(status(&[&s(raw)]), what);
+    let table = assert_ok(status(&[&s(raw), "-w", "table"]), what);
+    for w in wrap_all(raw, key) {
+        let case = format!("{what}: {}", w.layers.join(" > "));
+        let _t = Timer::start(case.clone());
+        let p = s(&w.path);
+        let from_file = json(&assert_ok(status(&[&p, "-i", &id, "-w", "json"]), &case));
+        let from_pipe = json(&assert_ok(
+            status_stdin(&["-", "-i", &id, "-w", "json"], &w.path),
+            &format!("{case} (stdin)"),
+        ));
+        assert_eq!(
+            without_layers(&from_file),
+            without_layers(expected),
+            "{case}"
+        );
+        assert_eq!(from_file, from_pipe, "{case}: file vs stdin");
+        let layers: Vec<&str> = from_file["layers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{case}: no layers array in {from_file}"))
+            .iter()
+            .map(|l| l.as_str().unwrap())
+            .collect();
+        assert_eq!(layers, w.layers, "{case}: layers");
+        assert_eq!(
+            assert_ok(status(&[&p, "-i", &id]), &case),
+            simple,
+            "{case}: simple"
+        );
+        assert_eq!(
+            assert_ok(status_stdin(&["-i", &id, "-w", "table"], &w.path), &case),
+            table,
+            "{case}: table"
+        );
+        fs::remove_file(&w.path).unwrap();
+    }
+}
+
+/// The hex SHA-256 trailer of a snapshot: its last 32 bytes.
+pub fn trailer_hex(path: &Path) -> String {
+    let bytes = fs::read(path).unwrap();
+    bytes[bytes.len() - 32..]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The JSON value of `report[field]` as i64 (panics when absent or not a number).
+#[track_caller]
+pub fn int(report: &Value, field: &str) -> i64 {
+    report[field]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{field} is not a number in {report}"))
+}
+
+/// Entries of bucket `name` in our JSON report (0 when absent).
+pub fn bucket_entries(report: &Value, name: &str) -> i64 {
+    report["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == name)
+        .map_or(0, |b| b["entries"].as_i64().unwrap())
+}
+
+/// What `etcdctl member list -w json` says: (hex ID, name, peer URLs, client URLs), by ID.
+#[track_caller]
+pub fn member_list(cluster: &Cluster) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let out = etcd_test_support::run_ok(cluster.etcdctl().args(["member", "list", "-w", "json"]));
+    let v = json(&out);
+    let strings = |x: &Value| -> Vec<String> {
+        x.as_array()
+            .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    let mut members: Vec<(u64, String, Vec<String>, Vec<String>)> = v["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["ID"].as_u64().unwrap(),
+                m["name"].as_str().unwrap_or_default().to_string(),
+                strings(&m["peerURLs"]),
+                strings(&m["clientURLs"]),
+            )
+        })
+        .collect();
+    members.sort_by_key(|m| m.0);
+    members
+        .into_iter()
+        .map(|(id, n, p, c)| (format!("{id:x}"), n, p, c))
+        .collect()
+}
+
+/// Our JSON's members in the same shape as [`member_list`].
+pub fn report_members(report: &Value) -> Vec<(String, String, Vec<String>, Vec<String>)> {
+    let strings = |x: &Value| -> Vec<String> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    report["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m["name"].as_str().unwrap().to_string(),
+                strings(&m["peerURLs"]),
+                strings(&m["clientURLs"]),
+            )
+        })
+        .collect()
+}
+
+/// Writes `bytes` to `path`.
+pub fn write(path: &Path, bytes: &[u8]) {
+    let mut f = fs::File::create(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// Prints how long a step took (shown by `--nocapture` / nextest on failure).
+pub struct Timer(Instant, String);
+
+impl Timer {
+    /// Starts timing `what`.
+    pub fn start(what: impl Into<String>) -> Timer {
+        Timer(Instant::now(), what.into())
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        eprintln!("[time] {}: {:.2?}", self.1, self.0.elapsed());
+    }
+}
