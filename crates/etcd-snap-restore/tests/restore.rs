@@ -662,3 +662,52 @@ fn help_is_golden() {
         "update tests/golden/help.txt if the change is intended"
     );
 }
+
+#[test]
+fn layout_modes_and_owner() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let cluster = Cluster::builder(Version::V3_5).start();
+    cluster.put("k", "v");
+    let snap = cluster.dir().join("snap.db");
+    etcd_test_support::run_ok(cluster.etcdctl().args(["snapshot", "save", &s(&snap)]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let target = dir.path().join("data");
+    let wal = dir.path().join("wal");
+    let out = run(&mut restore_cmd(&[
+        &s(&snap),
+        "--data-dir",
+        &s(&target),
+        "--wal-dir",
+        &s(&wal),
+        "--owner",
+        "65534:65534",
+    ]));
+    assert_eq!(code(&out), 0, "{out:?}");
+    let mut seen = 0;
+    let mut stack = vec![target.clone(), wal.clone()];
+    while let Some(path) = stack.pop() {
+        let meta = fs::symlink_metadata(&path).expect("stat");
+        assert_eq!(
+            (meta.uid(), meta.gid()),
+            (65534, 65534),
+            "{}",
+            path.display()
+        );
+        let mode = meta.permissions().mode() & 0o777;
+        if meta.is_dir() {
+            assert_eq!(mode, 0o700, "{}", path.display());
+            stack.extend(
+                fs::read_dir(&path)
+                    .expect("read")
+                    .map(|e| e.expect("entry").path()),
+            );
+        } else {
+            assert_eq!(mode, 0o600, "{}", path.display());
+        }
+        seen += 1;
+    }
+    assert!(target.join("member/snap/db").is_file() && !target.join("member/wal").exists());
+    let wal_files: Vec<_> = fs::read_dir(&wal).expect("wal").collect();
+    assert_eq!(wal_files.len(), 1, "one WAL segment in --wal-dir");
+    assert!(seen >= 7, "{seen} paths checked");
+}

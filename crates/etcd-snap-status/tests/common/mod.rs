@@ -266,10 +266,16 @@ pub struct Wrapped {
     pub layers: Vec<&'static str>,
 }
 
+/// Snapshots bigger than this go only through `zstd` and `age(zstd)`: our debug build decrypts
+/// age at a few MB/s.
+pub const FULL_LAYERING_MAX: u64 = 1 << 20;
+
 /// `raw` through `zstd`, `age`, `age -a`, `age(zstd)`, `zstd(age)` and `age -a(zstd)`, each
-/// written next to it.
+/// written next to it; only `zstd` and `age(zstd)` when `raw` is bigger than
+/// [`FULL_LAYERING_MAX`].
 #[track_caller]
 pub fn wrap_all(raw: &Path, key: &AgeKey) -> Vec<Wrapped> {
+    let full = fs::metadata(raw).unwrap().len() <= FULL_LAYERING_MAX;
     let r = &key.recipient;
     let cases: [(&str, String, Vec<&'static str>); 6] = [
         ("zst", "zstd -q -c".into(), vec!["zstd"]),
@@ -287,14 +293,14 @@ pub fn wrap_all(raw: &Path, key: &AgeKey) -> Vec<Wrapped> {
         ),
         (
             "zst.asc",
-            format!("zstd -q -c -19 | age -a -r {r}"),
+            format!("zstd -q -c -9 | age -a -r {r}"),
             vec!["age (armored)", "zstd"],
         ),
     ];
     cases
         .into_iter()
+        .filter(|(ext, _, _)| full || ["zst", "zst.age"].contains(ext))
         .map(|(ext, pipe, layers)| {
-            let _t = Timer::start(format!("wrap {ext}"));
             let path = PathBuf::from(format!("{}.{ext}", s(raw)));
             sh_ok(&format!("({pipe}) < {} > {}", s(raw), s(&path)));
             Wrapped { path, layers }
@@ -322,9 +328,8 @@ pub fn assert_layers_agree(raw: &Path, expected: &Value, key: &AgeKey, what: &st
     assert_eq!(&from_stdin, expected, "{what}: raw from stdin");
     let simple = assert_ok(status(&[&s(raw)]), what);
     let table = assert_ok(status(&[&s(raw), "-w", "table"]), what);
-    for w in wrap_all(raw, key) {
+    for (n, w) in wrap_all(raw, key).into_iter().enumerate() {
         let case = format!("{what}: {}", w.layers.join(" > "));
-        let _t = Timer::start(case.clone());
         let p = s(&w.path);
         let from_file = json(&assert_ok(status(&[&p, "-i", &id, "-w", "json"]), &case));
         let from_pipe = json(&assert_ok(
@@ -344,16 +349,19 @@ pub fn assert_layers_agree(raw: &Path, expected: &Value, key: &AgeKey, what: &st
             .map(|l| l.as_str().unwrap())
             .collect();
         assert_eq!(layers, w.layers, "{case}: layers");
-        assert_eq!(
-            assert_ok(status(&[&p, "-i", &id]), &case),
-            simple,
-            "{case}: simple"
-        );
-        assert_eq!(
-            assert_ok(status_stdin(&["-i", &id, "-w", "table"], &w.path), &case),
-            table,
-            "{case}: table"
-        );
+        if n < 2 {
+            // simple and table do not depend on the layers: checked on the first two.
+            assert_eq!(
+                assert_ok(status(&[&p, "-i", &id]), &case),
+                simple,
+                "{case}: simple"
+            );
+            assert_eq!(
+                assert_ok(status_stdin(&["-i", &id, "-w", "table"], &w.path), &case),
+                table,
+                "{case}: table"
+            );
+        }
         fs::remove_file(&w.path).unwrap();
     }
 }
