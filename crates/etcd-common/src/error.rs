@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn io_reasons_drop_the_os_error_number() {
-        let err = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let err = std::io::Error::from_raw_os_error(2);
         assert_eq!(io_reason(&err), "No such file or directory");
         let err = Error::io("reading /x", &err).context("loading --cacert");
         assert_eq!(
