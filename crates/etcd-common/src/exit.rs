@@ -47,5 +47,8 @@ EXIT CODES:
   3  transient: cannot connect, timeout, stream broken (retry)
   4  integrity: not a snapshot, truncated, hash mismatch, bad decryption
   5  refused: destination exists or is not empty, binary output to a terminal
-  6  local I/O: disk full, permission denied, cannot write
+  6  local I/O: disk full, permission denied, cannot write";
+
+/// The exit-code lines of the tools that clean up after SIGINT/SIGTERM (save, restore).
+pub const SIGNAL_EXIT_HELP: &str = "\
 130  interrupted (SIGINT), 143 terminated (SIGTERM), after cleaning up";

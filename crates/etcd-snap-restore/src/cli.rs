@@ -1,7 +1,7 @@
 //! The command line of `etcd-snap-restore`: etcdutl's flags and defaults, ours, and `--help`.
 
 use etcd_common::args::{Args, Env, Opt};
-use etcd_common::exit::EXIT_CODES_HELP;
+use etcd_common::exit::{EXIT_CODES_HELP, SIGNAL_EXIT_HELP};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{Error, Result};
 use std::path::PathBuf;
@@ -93,6 +93,7 @@ OPTIONS (ours):
   -V, --version                           print the version
 
 {EXIT_CODES_HELP}
+{SIGNAL_EXIT_HELP}
 
 EXAMPLES:
     etcd-snap-restore snap.db --data-dir /var/lib/etcd-restored

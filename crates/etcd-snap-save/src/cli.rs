@@ -5,7 +5,7 @@ use etcd_common::args::{Args, Env, Opt};
 use etcd_common::codec::encode::Encoding;
 use etcd_common::codec::recipients;
 use etcd_common::conn::{ConnConfig, ConnFlags, CONNECTION_HELP};
-use etcd_common::exit::EXIT_CODES_HELP;
+use etcd_common::exit::{EXIT_CODES_HELP, SIGNAL_EXIT_HELP};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{Error, Result};
 use std::path::PathBuf;
@@ -83,6 +83,7 @@ With several endpoints, each is tried in turn until one starts streaming. --comm
 bounds the connection and the first bytes; the transfer itself has no time limit.
 
 {EXIT_CODES_HELP}
+{SIGNAL_EXIT_HELP}
 Saving as a user without the root role is refused by etcd: exit 2.
 
 EXAMPLES:

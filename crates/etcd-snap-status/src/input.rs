@@ -3,28 +3,14 @@
 //! killed), hashing it on the way, so memory stays flat whatever the size.
 
 use etcd_common::codec::decode::{self, Identity, Layer};
+use etcd_common::codec::trailer::{self, CopyError};
 use etcd_common::{Error, ExitCode, Result};
-use sha2::{Digest, Sha256};
 use std::fs::File;
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// The SHA-256 trailer `snapshot save` appends, and what we found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trailer {
-    /// Present and equal to the SHA-256 of the data.
-    Verified(String),
-    /// Present but different.
-    Mismatch {
-        /// SHA-256 of the data, hex.
-        computed: String,
-        /// The trailer, hex.
-        stored: String,
-    },
-    /// No trailer: the size is not a database plus 32 bytes (etcd's rule: `size % 512 == 32`).
-    Absent,
-}
+pub use etcd_common::codec::trailer::Trailer;
 
 /// The input, ready to read.
 pub enum Input {
@@ -67,10 +53,7 @@ pub fn open(path: Option<&Path>) -> Result<Input> {
         let n = read_at_most(&file, &mut head, 0)
             .map_err(|e| Error::io(format!("reading {shown}"), &e))?;
         // A zstd frame can carry the meta page's first bytes verbatim, magic included: zstd first.
-        if n >= 20
-            && head[..4] != [0x28, 0xb5, 0x2f, 0xfd]
-            && head[16..20] == [0xed, 0xda, 0x0c, 0xed]
-        {
+        if decode::is_raw_database(&head[..n]) {
             return Ok(Input::RawFile {
                 file,
                 len: meta.len(),
@@ -93,42 +76,6 @@ fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Checks the trailer of a raw file: SHA-256 of all but the last 32 bytes against those bytes.
-pub fn file_trailer(file: &File, len: u64) -> io::Result<Trailer> {
-    if len % 512 != 32 {
-        return Ok(Trailer::Absent);
-    }
-    let data_len = len - 32;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut offset = 0u64;
-    while offset < data_len {
-        let want = buf.len().min((data_len - offset) as usize);
-        file.read_exact_at(&mut buf[..want], offset)?;
-        hasher.update(&buf[..want]);
-        offset += want as u64;
-    }
-    let mut stored = [0u8; 32];
-    file.read_exact_at(&mut stored, data_len)?;
-    Ok(compare(hasher.finalize().into(), stored))
-}
-
-fn compare(computed: [u8; 32], stored: [u8; 32]) -> Trailer {
-    if computed == stored {
-        Trailer::Verified(hex(&computed))
-    } else {
-        Trailer::Mismatch {
-            computed: hex(&computed),
-            stored: hex(&stored),
-        }
-    }
-}
-
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A stream spooled to a temporary file.
 pub struct Spooled {
     /// The temporary file holding the raw database (and trailer).
@@ -142,9 +89,7 @@ pub struct Spooled {
 /// Peels `stream`'s layers and copies the raw snapshot into an unnamed temporary file, hashing all
 /// but the last 32 bytes as they pass.
 pub fn spool(stream: Box<dyn Read>, identities: &[Identity], name: &str) -> Result<Spooled> {
-    let decoded = decode::peel(stream, identities, name)?;
-    let layers = decoded.layers;
-    let mut reader = decoded.reader;
+    let mut decoded = decode::peel(stream, identities, name)?;
     let file = tempfile::tempfile().map_err(|e| {
         Error::io(
             "creating a temporary file to spool the snapshot (set TMPDIR?)",
@@ -152,47 +97,17 @@ pub fn spool(stream: Box<dyn Read>, identities: &[Identity], name: &str) -> Resu
         )
     })?;
     let mut out = io::BufWriter::with_capacity(1 << 20, &file);
-    let mut hasher = Sha256::new();
-    // The last 32 bytes seen: the trailer, if this is the end.
-    let mut tail: Vec<u8> = Vec::with_capacity(64);
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(decode::read_error(name, &layers, &e)),
-        };
-        let chunk = &buf[..n];
-        out.write_all(chunk)
-            .map_err(|e| Error::io("writing the temporary spool file", &e))?;
-        total += n as u64;
-        if chunk.len() >= 32 {
-            hasher.update(&tail);
-            hasher.update(&chunk[..chunk.len() - 32]);
-            tail.clear();
-            tail.extend_from_slice(&chunk[chunk.len() - 32..]);
-        } else {
-            tail.extend_from_slice(chunk);
-            if tail.len() > 32 {
-                let extra = tail.len() - 32;
-                hasher.update(&tail[..extra]);
-                tail.drain(..extra);
-            }
-        }
-    }
-    out.flush()
-        .map_err(|e| Error::io("writing the temporary spool file", &e))?;
-    drop(out);
-    let trailer = match <[u8; 32]>::try_from(tail.as_slice()) {
-        Ok(stored) if total % 512 == 32 => compare(hasher.finalize().into(), stored),
-        _ => Trailer::Absent,
+    let (_, trailer) = match trailer::copy_hashing(&mut decoded.reader, &mut out, &mut |_| true) {
+        Ok(done) => done,
+        Err(CopyError::Read(e)) => return Err(decode::read_error(name, &decoded.layers, &e)),
+        Err(CopyError::Write(e)) => return Err(Error::io("writing the temporary spool file", &e)),
+        Err(CopyError::Stopped) => return Err(Error::new(ExitCode::Interrupted, "interrupted")),
     };
+    drop(out);
     Ok(Spooled {
         file,
         trailer,
-        layers,
+        layers: decoded.layers,
     })
 }
 

@@ -50,7 +50,7 @@ pub fn describe(options: &cli::Options) -> Result<Described> {
     let (analysis, trailer, layers) = match input::open(options.input.as_deref())? {
         Input::RawFile { file, len } => std::thread::scope(|scope| {
             // The trailer hash reads the file front to back while the check walks its trees.
-            let hashing = scope.spawn(|| input::file_trailer(&file, len));
+            let hashing = scope.spawn(|| etcd_common::codec::trailer::file_trailer(&file, len));
             let analysis = file
                 .try_clone()
                 .map_err(|e| input::read_failure(&name, &e))

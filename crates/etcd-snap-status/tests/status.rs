@@ -32,6 +32,8 @@ struct Expect {
     compact: Option<i64>,
     /// The current revision when the snapshot was saved.
     revision: i64,
+    /// Only age(zstd) from stdin, not every layering (for the 150k-key shape).
+    light_layers: bool,
     /// Active alarms.
     alarms: usize,
 }
@@ -45,6 +47,7 @@ impl Expect {
             compact: None,
             revision,
             alarms: 0,
+            light_layers: false,
         }
     }
 }
@@ -98,7 +101,7 @@ fn check_shape(
     }
     assert_ground_truth(cluster, &path, &report, expect, &what);
     let _t = Timer::start(format!("{what}: layers"));
-    assert_layers_agree(&path, &report, key, &what);
+    assert_layers_agree(&path, &report, key, expect.light_layers, &what);
     (path, report)
 }
 
@@ -177,10 +180,18 @@ fn assert_ground_truth(cluster: &Cluster, path: &Path, r: &Value, e: &Expect, wh
         );
     }
     // Raft state.
-    assert!(
-        int(r, "consistentIndex") > 0,
-        "{what}: consistentIndex: {r}"
-    );
+    if cluster.version() == Version::V3_4 && e.revision == 0 {
+        // etcd 3.4 writes the consistent index with the first write transaction.
+        assert!(
+            r["consistentIndex"].is_null(),
+            "{what}: consistentIndex: {r}"
+        );
+    } else {
+        assert!(
+            int(r, "consistentIndex") > 0,
+            "{what}: consistentIndex: {r}"
+        );
+    }
     if cluster.version() == Version::V3_4 {
         assert!(r["term"].is_null(), "{what}: etcd 3.4 stores no term: {r}");
     } else {
@@ -448,7 +459,14 @@ fn auth_leases_alarm(v: Version) {
     }
     let refused = refused.expect("etcd never refused a put over its 6 MiB quota");
     assert!(refused.contains("space exceeded"), "{v}: {refused}");
-    e.live_keys = live;
+    // The refused put may still be applied: etcd checks the quota both at the API (refused before
+    // raft) and at apply time (applied, then the alarm raised), whichever trips first.
+    e.live_keys = gw.count_all() as usize;
+    assert!(
+        e.live_keys == live + 1 || e.live_keys == live,
+        "{v}: {} keys after the refused put, {live} before",
+        e.live_keys
+    );
     e.revision = gw.revision();
     e.alarms = 1;
     let (_, r) = check_shape(&cluster, &dir, "nospace", &e, &key);
@@ -528,7 +546,9 @@ fn many_keys(v: Version) {
         let _t = Timer::start(format!("{v} loading 150k keys"));
         gw.put_all((0..150_000u32).map(|i| (format!("k{i}"), [i as u8])), None)
     };
-    let (_, r) = check_shape(&cluster, &dir, "150k", &Expect::new(150_000, rev), &key);
+    let mut e = Expect::new(150_000, rev);
+    e.light_layers = true;
+    let (_, r) = check_shape(&cluster, &dir, "150k", &e, &key);
     assert_eq!(int(&r, "keyRevisions"), 150_000, "{v}");
     assert_eq!(int(&r, "tombstones"), 0, "{v}");
 }
@@ -698,7 +718,7 @@ fn corruption() {
     ]
     .into_iter()
     .collect();
-    offsets.extend((1..48).map(|k| k * len / 48));
+    offsets.extend((1..24).map(|k| k * len / 24));
     offsets.extend([len - 33, len - 32, len - 31, len - 1, page * 5 + 32]);
     for (n, &at) in offsets.iter().enumerate() {
         write(&f, &bytes[..at]);
@@ -721,7 +741,7 @@ fn corruption() {
         (Kind::Free, &free),
         (Kind::Overflow, &overflow),
     ] {
-        targets.extend(pick(v, 4).into_iter().map(|p| (k, p)));
+        targets.extend(pick(v, 3).into_iter().map(|p| (k, p)));
     }
     for &(kind, id) in &targets {
         for (off, bit) in [
@@ -753,13 +773,16 @@ fn corruption() {
         assert_one_line_error(&out, 4, what);
         None
     };
-    // One meta page broken: bbolt uses the other one, which describes the same tree.
+    // One meta page broken. etcdutl (Go bbolt) silently uses the other one, which describes the
+    // same tree; we report the broken page (exit 4), as the issue asks for flipped meta bits.
     for m in [0usize, 1] {
         for off in [16, 20, 24, 32, 48, 56, 72] {
             let what = format!("meta {m} byte {off}");
             let r = run_nohash(&flipped(data, m * page + off, 2), &what);
-            let r = r.unwrap_or_else(|| panic!("{what}: the other meta page is intact"));
-            assert!(same(&r, &base_nohash), "{what}: {r}");
+            assert!(
+                r.is_none(),
+                "{what}: a broken meta page must be reported: {r:?}"
+            );
             runs += 1;
         }
     }
@@ -782,11 +805,7 @@ fn corruption() {
         b[at + 10] = 0xff;
         b[at + 11] = 0xff;
         assert!(run_nohash(&b, &format!("{what}: count 65535")).is_none());
-        let mut b = data.to_vec();
-        b[at + 10] = 0;
-        b[at + 11] = 0;
-        assert!(run_nohash(&b, &format!("{what}: count 0")).is_none());
-        runs += 3;
+        runs += 2;
     }
     // A free or a freelist page: not part of the data; the report does not change.
     for &(kind, id) in targets
@@ -808,7 +827,8 @@ fn corruption() {
         .iter()
         .filter(|t| matches!(t.0, Kind::Branch | Kind::Leaf))
     {
-        for (off, bit) in [
+        let at = id as usize * page;
+        let mut mutations: Vec<(String, Vec<u8>)> = [
             (12usize, 0u8),
             (16, 1),
             (17, 0),
@@ -818,9 +838,21 @@ fn corruption() {
             (30, 6),
             (64, 3),
             (2000, 5),
-        ] {
-            let what = format!("{kind:?} page {id}: bit {bit} of byte {off}");
-            let b = flipped(data, id as usize * page + off, bit);
+        ]
+        .into_iter()
+        .map(|(off, bit)| {
+            (
+                format!("bit {bit} of byte {off}"),
+                flipped(data, at + off, bit),
+            )
+        })
+        .collect();
+        let mut b = data.to_vec();
+        b[at + 10] = 0;
+        b[at + 11] = 0;
+        mutations.push(("count 0".into(), b));
+        for (mutation, b) in mutations {
+            let what = format!("{kind:?} page {id}: {mutation}");
             let ours = run_nohash(&b, &what);
             let theirs =
                 std::process::Command::new(etcd_test_support::etcd_bin(Version::V3_5, "etcdutl"))

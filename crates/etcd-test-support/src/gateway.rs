@@ -201,6 +201,18 @@ impl Gateway {
         header_revision(&answer, "/v3/kv/range")
     }
 
+    /// How many keys exist now (`POST /v3/kv/range` over every key, `count_only`).
+    #[track_caller]
+    pub fn count_all(&self) -> u64 {
+        let answer = self.call(
+            "/v3/kv/range",
+            "{\"key\":\"AA==\",\"range_end\":\"AA==\",\"count_only\":true}",
+        );
+        json_int(&answer, "count").map_or(0, |n| {
+            u64::try_from(n).must(|| format!("negative count in {answer}"))
+        })
+    }
+
     /// POSTs `body` to `path` and returns the answer's body; panics unless etcd answers 200.
     #[track_caller]
     pub fn call(&self, path: &str, body: &str) -> String {

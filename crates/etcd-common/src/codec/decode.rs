@@ -118,6 +118,12 @@ fn peek(mut reader: Box<dyn Read>, n: usize) -> io::Result<(Vec<u8>, Box<dyn Rea
     Ok((prefix, again))
 }
 
+/// Whether the first bytes are those of a raw etcd database (bbolt), not of an encoding that
+/// happens to carry the same magic (a zstd frame may store page 0 verbatim).
+pub fn is_raw_database(prefix: &[u8]) -> bool {
+    classify(prefix) == Some(None)
+}
+
 /// What the first bytes say the input is.
 fn classify(prefix: &[u8]) -> Option<Option<Layer>> {
     let trimmed = prefix
