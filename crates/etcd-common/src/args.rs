@@ -38,6 +38,31 @@ impl Opt {
     }
 }
 
+/// What a command line asks for: run with these options, or print this text (help, version) and
+/// exit 0.
+#[derive(Debug)]
+pub enum Parsed<T> {
+    /// Run the tool.
+    Run(Box<T>),
+    /// Print this and exit 0.
+    Exit(String),
+}
+
+/// A tool's `main`: parses the process's command line and `ETCDCTL_*` variables with `parse`,
+/// prints help or version text, or hands the options to `run`.
+pub fn dispatch<T>(
+    parse: fn(Args, &Env) -> Result<Parsed<T>>,
+    run: impl FnOnce(&T) -> Result<crate::ExitCode>,
+) -> Result<crate::ExitCode> {
+    match parse(Args::from_env(), &Env::from_process())? {
+        Parsed::Run(options) => run(&options),
+        Parsed::Exit(text) => {
+            crate::output::print_stdout(&text)?;
+            Ok(crate::ExitCode::Success)
+        }
+    }
+}
+
 /// The command line being parsed.
 pub struct Args {
     parser: lexopt::Parser,

@@ -16,22 +16,14 @@ use std::time::{Duration, Instant};
 
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
-    let options = match cli::parse(
-        etcd_common::args::Args::from_env(),
-        &etcd_common::args::Env::from_process(),
-    )? {
-        cli::Parsed::Run(options) => options,
-        cli::Parsed::Exit(text) => {
-            etcd_common::output::print_stdout(&text)?;
-            return Ok(ExitCode::Success);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| etcd_common::Error::io("starting the async runtime", &e))?;
-    runtime.block_on(run(&options))
+    etcd_common::args::dispatch(cli::parse, |options| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| etcd_common::Error::io("starting the async runtime", &e))?;
+        runtime.block_on(run(options))
+    })
 }
 
 /// Checks until healthy enough or `--wait` runs out, prints the report, returns the exit code.

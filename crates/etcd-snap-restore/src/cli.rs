@@ -48,13 +48,7 @@ pub struct Options {
 }
 
 /// What the command line asks for.
-#[derive(Debug)]
-pub enum Parsed {
-    /// Restore.
-    Run(Box<Options>),
-    /// Print this text and exit 0.
-    Exit(String),
-}
+pub type Parsed = etcd_common::args::Parsed<Options>;
 
 /// The `--help` text.
 pub fn help() -> String {

@@ -27,19 +27,11 @@ use std::time::Instant;
 
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
-    let options = match cli::parse(
-        etcd_common::args::Args::from_env(),
-        &etcd_common::args::Env::from_process(),
-    )? {
-        cli::Parsed::Run(options) => options,
-        cli::Parsed::Exit(text) => {
-            etcd_common::output::print_stdout(&text)?;
-            return Ok(ExitCode::Success);
-        }
-    };
-    let summary = restore(&options)?;
-    report::print(&summary, &options)?;
-    Ok(ExitCode::Success)
+    etcd_common::args::dispatch(cli::parse, |options| {
+        let summary = restore(options)?;
+        report::print(&summary, options)?;
+        Ok(ExitCode::Success)
+    })
 }
 
 /// What a restore produced.

@@ -42,12 +42,7 @@ pub struct Options {
 }
 
 /// What the command line asks for.
-pub enum Parsed {
-    /// Save a snapshot.
-    Run(Box<Options>),
-    /// Print this text (help or version) and exit 0.
-    Exit(String),
-}
+pub type Parsed = etcd_common::args::Parsed<Options>;
 
 /// The `--help` text.
 pub fn help() -> String {

@@ -25,21 +25,13 @@ use stream::StreamCheck;
 
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
-    let options = match cli::parse(
-        etcd_common::args::Args::from_env(),
-        &etcd_common::args::Env::from_process(),
-    )? {
-        cli::Parsed::Run(options) => options,
-        cli::Parsed::Exit(text) => {
-            etcd_common::output::print_stdout(&text)?;
-            return Ok(ExitCode::Success);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the async runtime", &e))?;
-    runtime.block_on(run_until_signal(&options))
+    etcd_common::args::dispatch(cli::parse, |options| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the async runtime", &e))?;
+        runtime.block_on(run_until_signal(options))
+    })
 }
 
 /// Saves, unless SIGINT or SIGTERM comes first: then the `.part` is removed and the tool exits.

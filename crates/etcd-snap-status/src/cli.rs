@@ -22,13 +22,7 @@ pub struct Options {
 }
 
 /// What the command line asks for.
-#[derive(Debug)]
-pub enum Parsed {
-    /// Describe a snapshot.
-    Run(Box<Options>),
-    /// Print this text (help or version) and exit 0.
-    Exit(String),
-}
+pub type Parsed = etcd_common::args::Parsed<Options>;
 
 /// The `--help` text.
 pub fn help() -> String {

@@ -14,19 +14,11 @@ use input::{Input, Trailer};
 
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
-    let options = match cli::parse(
-        etcd_common::args::Args::from_env(),
-        &etcd_common::args::Env::from_process(),
-    )? {
-        cli::Parsed::Run(options) => options,
-        cli::Parsed::Exit(text) => {
-            etcd_common::output::print_stdout(&text)?;
-            return Ok(ExitCode::Success);
-        }
-    };
-    let described = describe(&options)?;
-    report::print(&described, &options)?;
-    Ok(ExitCode::Success)
+    etcd_common::args::dispatch(cli::parse, |options| {
+        let described = describe(options)?;
+        report::print(&described, options)?;
+        Ok(ExitCode::Success)
+    })
 }
 
 /// A verified snapshot and what it holds.
