@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::page::{Page, PageHeader, PageKind};
+use crate::page::{Page, PageHeader, PageKind, PAGE_HEADER_SIZE};
 use crate::source::Source;
 
 /// Tuning of the page reader's memory use.
@@ -118,7 +118,16 @@ struct State {
     cache: Cache,
     reads: u64,
     bytes_read: u64,
+    /// Buffers of large runs, reused once their readers have dropped them (see [`RUN_POOL`]).
+    runs: Vec<Arc<[u8]>>,
 }
+
+/// Large runs (values spanning many overflow pages) kept for reuse. Reading each into a fresh
+/// allocation would make the kernel zero-fill every page of it: on a snapshot of 1 MiB values that
+/// is two page faults per 4 KiB read, more system time than the reads themselves.
+const RUN_POOL: usize = 4;
+/// Runs above this size are not pooled, so the pool holds at most `RUN_POOL` times this much.
+const RUN_POOL_MAX: usize = 4 << 20;
 
 /// Counters of the reader's I/O since open.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -190,13 +199,28 @@ impl PageStore {
         }
         let ulen = usize::try_from(len).map_err(|_| Error::corrupt(id, "page run too large"))?;
         if ulen >= self.opts.max_readahead / 2 {
-            let mut v = vec![0u8; ulen];
             st.reads += 1;
             st.bytes_read += len;
+            // A pooled buffer of this size that no reader holds any more, else a new one.
+            let reusable = st.runs.iter().position(|b| {
+                b.len() == ulen && Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0
+            });
+            let mut buf: Arc<[u8]> = match reusable {
+                Some(i) => st.runs.swap_remove(i),
+                None => Arc::from(vec![0u8; ulen]),
+            };
+            let dst = Arc::get_mut(&mut buf)
+                .ok_or_else(|| Error::corrupt(id, "run buffer still shared"))?;
             self.src
-                .read_exact_at(&mut v, off)
+                .read_exact_at(dst, off)
                 .map_err(|e| Error::io(ctx(), e))?;
-            return Ok(Arc::from(v));
+            if ulen <= RUN_POOL_MAX {
+                if st.runs.len() >= RUN_POOL {
+                    st.runs.remove(0);
+                }
+                st.runs.push(buf.clone());
+            }
+            return Ok(buf);
         }
         // Forward and near the previous fill: a scan, so read further ahead each time.
         let (last_start, last_end) = ws.last;
@@ -242,6 +266,33 @@ impl PageStore {
         Ok(Arc::from(s))
     }
 
+    /// The 16-byte header of page `id`: from a read-ahead window when one holds it, else read on its
+    /// own, so that learning a run's length never fills a window the run then bypasses (a value
+    /// spanning many overflow pages would otherwise be read twice).
+    fn read_header(&self, id: u64) -> Result<[u8; PAGE_HEADER_SIZE]> {
+        let off = id * self.page_size;
+        let mut head = [0u8; PAGE_HEADER_SIZE];
+        {
+            let guard = self.lock();
+            if let Some(b) = guard
+                .windows
+                .ws
+                .iter()
+                .find_map(|w| w.get(off, PAGE_HEADER_SIZE as u64))
+            {
+                head.copy_from_slice(b);
+                return Ok(head);
+            }
+        }
+        self.src.read_exact_at(&mut head, off).map_err(|e| {
+            Error::io(
+                format!("reading page {id} (its header, at offset {off})"),
+                e,
+            )
+        })?;
+        Ok(head)
+    }
+
     /// Checks `id` is a page id below the high-water mark.
     fn check_id(&self, id: u64, referrer: &dyn Fn() -> String) -> Result<()> {
         if id >= self.pgid {
@@ -265,8 +316,8 @@ impl PageStore {
         referrer: &dyn Fn() -> String,
     ) -> Result<(PageHeader, Arc<[u8]>)> {
         self.check_id(id, referrer)?;
-        let first = self.read_pages(id, 1)?;
-        let header = PageHeader::parse(&first)
+        let head = self.read_header(id)?;
+        let header = PageHeader::parse(&head)
             .ok_or_else(|| Error::corrupt(id, "page shorter than its header"))?;
         if header.id != id {
             return Err(Error::corrupt(
@@ -279,7 +330,7 @@ impl PageStore {
             ));
         }
         if header.overflow == 0 {
-            return Ok((header, first));
+            return Ok((header, self.read_pages(id, 1)?));
         }
         let n = 1 + u64::from(header.overflow);
         if id + n > self.pgid {
@@ -291,7 +342,6 @@ impl PageStore {
                 ),
             ));
         }
-        drop(first);
         Ok((header, self.read_pages(id, n)?))
     }
 

@@ -123,10 +123,19 @@ pub fn restore(options: &Options) -> Result<Summary> {
     staging::mkdir_all(&snap_dir)?;
 
     // 1. The database, streamed once, its trailer checked on the way.
-    let decoded = decode::peel(input, &identities, &name)?;
-    let layers = decoded.layers.clone();
     let db_path = snap_dir.join("db");
-    let (total, trailer) = copy_db(decoded, &db_path, &name, options, &signals)?;
+    let (total, trailer, layers) = match raw_file(&input) {
+        Some(file) => {
+            let (total, trailer) = copy_raw_file(file, &db_path, &name, options, &signals)?;
+            (total, trailer, Vec::new())
+        }
+        None => {
+            let decoded = decode::peel(input.into_reader(), &identities, &name)?;
+            let layers = decoded.layers.clone();
+            let (total, trailer) = copy_db(decoded, &db_path, &name, options, &signals)?;
+            (total, trailer, layers)
+        }
+    };
     let db_size = match &trailer {
         Trailer::Absent if !options.skip_hash_check => {
             return Err(Error::new(
@@ -204,8 +213,32 @@ pub fn restore(options: &Options) -> Result<Summary> {
     })
 }
 
-/// The input as a reader, and its name for messages.
-fn open_input(options: &Options) -> Result<(Box<dyn Read>, String)> {
+/// Where the snapshot comes from.
+enum Input {
+    /// A regular file holding a raw database: copied in the kernel while a second thread hashes it.
+    RawFile(fs::File),
+    /// Anything else, read front to back and decoded.
+    Stream(Box<dyn Read>),
+}
+
+impl Input {
+    fn into_reader(self) -> Box<dyn Read> {
+        match self {
+            Input::RawFile(file) => Box::new(file),
+            Input::Stream(reader) => reader,
+        }
+    }
+}
+
+fn raw_file(input: &Input) -> Option<&fs::File> {
+    match input {
+        Input::RawFile(file) => Some(file),
+        Input::Stream(_) => None,
+    }
+}
+
+/// The input, and its name for messages.
+fn open_input(options: &Options) -> Result<(Input, String)> {
     match &options.input {
         None => {
             if io::stdin().is_terminal() {
@@ -213,7 +246,7 @@ fn open_input(options: &Options) -> Result<(Box<dyn Read>, String)> {
                     "no snapshot given: name a FILE or pipe one in (e.g. zstd -dc snap.db.zst | etcd-snap-restore - ...)",
                 ));
             }
-            Ok((Box::new(io::stdin()), "stdin".into()))
+            Ok((Input::Stream(decode::stdin()), "stdin".into()))
         }
         Some(path) => {
             let shown = path.display().to_string();
@@ -221,14 +254,73 @@ fn open_input(options: &Options) -> Result<(Box<dyn Read>, String)> {
                 io::ErrorKind::NotFound => Error::usage(format!("{shown}: no such file")),
                 _ => Error::io(format!("opening {shown}"), &e),
             })?;
-            if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            let meta = file
+                .metadata()
+                .map_err(|e| Error::io(format!("reading {shown}"), &e))?;
+            if meta.is_dir() {
                 return Err(Error::usage(format!(
                     "{shown} is a directory, not a snapshot"
                 )));
             }
-            Ok((Box::new(file), shown))
+            let mut head = [0u8; 64];
+            let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).unwrap_or(0);
+            if meta.is_file() && decode::is_raw_database(&head[..n]) {
+                return Ok((Input::RawFile(file), shown));
+            }
+            Ok((Input::Stream(Box::new(file)), shown))
         }
     }
+}
+
+/// Copies a raw snapshot file into `db_path` (mode 0600) with `copy_file_range` (no copy through
+/// this process) while a second thread checks its trailer, with progress.
+fn copy_raw_file(
+    file: &fs::File,
+    db_path: &std::path::Path,
+    name: &str,
+    options: &Options,
+    signals: &Signals,
+) -> Result<(u64, Trailer)> {
+    const STEP: u64 = 64 << 20;
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io(format!("reading {name}"), &e))?
+        .len();
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(db_path)
+        .map_err(|e| Error::io(format!("creating {}", db_path.display()), &e))?;
+    let mut progress = Progress::new(progress::wanted(options.progress, options.quiet), "restore");
+    progress.set_total(len);
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| trailer::file_trailer(file, len));
+        let mut copied = 0u64;
+        let mut source = file;
+        while copied < len {
+            let n = io::copy(&mut io::Read::take(&mut source, STEP), &mut out)
+                .map_err(|e| Error::io(format!("copying {name} to {}", db_path.display()), &e))?;
+            if n == 0 {
+                return Err(Error::new(
+                    ExitCode::Integrity,
+                    format!("{name}: the file shrank while it was read"),
+                ));
+            }
+            copied += n;
+            progress.update(copied);
+            signals.check()?;
+        }
+        progress.finish(copied);
+        // Flush while the hash is still being computed: the later fsync of the tree is then quick.
+        out.sync_data()
+            .map_err(|e| Error::io(format!("fsync {}", db_path.display()), &e))?;
+        let trailer = hashing
+            .join()
+            .map_err(|_| Error::new(ExitCode::LocalIo, format!("{name}: hashing failed")))?
+            .map_err(|e| Error::io(format!("reading {name}"), &e))?;
+        Ok((copied, trailer))
+    })
 }
 
 /// Streams the decoded input into `db_path` (mode 0600), hashing it, with progress.

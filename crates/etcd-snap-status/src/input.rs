@@ -33,7 +33,7 @@ pub fn open(path: Option<&Path>) -> Result<Input> {
                 "no snapshot given: name a FILE or pipe one in (e.g. zstd -dc snap.db.zst | etcd-snap-status)",
             ));
         }
-        return Ok(Input::Stream(Box::new(io::stdin())));
+        return Ok(Input::Stream(decode::stdin()));
     };
     let shown = path.display();
     let file = File::open(path).map_err(|e| match e.kind() {

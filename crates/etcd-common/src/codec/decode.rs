@@ -93,6 +93,15 @@ pub fn load_identities(paths: &[String]) -> Result<Vec<Identity>> {
     Ok(identities)
 }
 
+/// Standard input for reading a snapshot: when it is a pipe, the pipe buffer is widened to 1 MiB
+/// (Linux's default 64 KiB makes a GiB-sized stream cost tens of thousands of wake-ups).
+pub fn stdin() -> Box<dyn Read> {
+    let stdin = io::stdin();
+    // Best effort: not a pipe, or the limit is lower, and it stays as it was.
+    let _ = rustix::pipe::fcntl_setpipe_size(&stdin, 1 << 20);
+    Box::new(stdin)
+}
+
 /// The input with every layer peeled off.
 pub struct Decoded {
     /// The raw snapshot bytes.
