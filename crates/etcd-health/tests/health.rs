@@ -26,10 +26,6 @@ fn health(args: &[&str]) -> CmdOutput {
     health_env(args, &[])
 }
 
-fn code(out: &CmdOutput) -> i32 {
-    out.status.code().unwrap_or(-1)
-}
-
 /// Replaces Go durations (`1.2ms`, `850µs`, `1m5.2s`) with `T`, so two runs compare equal.
 fn without_durations(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
@@ -83,7 +79,7 @@ fn single_member_matches_etcdctl(version: Version) {
     let ep = cluster.host_ports()[0].clone();
 
     let ours = health(&["--endpoints", &ep]);
-    assert_eq!(code(&ours), 0, "{ours:?}");
+    assert_eq!(ours.code(), 0, "{ours:?}");
     assert!(ours.stderr.is_empty(), "{ours:?}");
     let theirs = cluster
         .etcdctl_raw()
@@ -102,7 +98,7 @@ fn single_member_matches_etcdctl(version: Version) {
     );
 
     let ours = health(&["--endpoints", &ep, "-w", "json"]);
-    assert_eq!(code(&ours), 0, "{ours:?}");
+    assert_eq!(ours.code(), 0, "{ours:?}");
     let theirs = cluster
         .etcdctl_raw()
         .args(["--endpoints", &ep, "endpoint", "health", "-w", "json"])
@@ -172,7 +168,7 @@ fn mutual_tls_and_a_wrong_ca() {
             "--key",
             &key,
         ]);
-        assert_eq!(code(&ok), 0, "{version:?}: {ok:?}");
+        assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
         for (cert, key) in [
             (&tls.client_cert, &tls.client_key_sec1),
             (&tls.client_rsa_cert, &tls.client_rsa_key),
@@ -188,7 +184,7 @@ fn mutual_tls_and_a_wrong_ca() {
                 "--key",
                 &path(key),
             ]);
-            assert_eq!(code(&ok), 0, "{version:?} {key:?}: {ok:?}");
+            assert_eq!(ok.code(), 0, "{version:?} {key:?}: {ok:?}");
         }
         let url = cluster.endpoints()[0].clone();
         assert!(url.starts_with("https://"));
@@ -201,7 +197,7 @@ fn mutual_tls_and_a_wrong_ca() {
             "--key",
             &key,
         ]);
-        assert_eq!(code(&ok), 0, "{ok:?}");
+        assert_eq!(ok.code(), 0, "{ok:?}");
         assert!(
             ok.stderr.contains("Warning: --insecure-skip-tls-verify"),
             "{ok:?}"
@@ -217,7 +213,7 @@ fn mutual_tls_and_a_wrong_ca() {
             "--key",
             &key,
         ]);
-        assert_eq!(code(&wrong), 1, "{wrong:?}");
+        assert_eq!(wrong.code(), 1, "{wrong:?}");
         assert!(
             wrong.stderr.contains("TLS handshake") && wrong.stderr.contains("--cacert"),
             "{wrong:?}"
@@ -236,7 +232,7 @@ fn mutual_tls_and_a_wrong_ca() {
             "--command-timeout",
             "2s",
         ]);
-        assert_eq!(code(&no_cert), 1, "{no_cert:?}");
+        assert_eq!(no_cert.code(), 1, "{no_cert:?}");
         assert!(no_cert.stderr.contains("is unhealthy"), "{no_cert:?}");
     }
 }
@@ -248,7 +244,7 @@ fn auth_reader_is_healthy_and_a_wrong_password_is_an_auth_error() {
         let ep = cluster.host_ports()[0].clone();
         let reader = format!("reader:{READER_PASSWORD}");
         let ok = health(&["--endpoints", &ep, "--user", &reader]);
-        assert_eq!(code(&ok), 0, "{version:?}: {ok:?}");
+        assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
         let theirs = cluster
             .etcdctl_raw()
             .args(["--endpoints", &ep, "--user", &reader, "endpoint", "health"])
@@ -266,10 +262,10 @@ fn auth_reader_is_healthy_and_a_wrong_password_is_an_auth_error() {
                 ("ETCDCTL_PASSWORD", ROOT_PASSWORD),
             ],
         );
-        assert_eq!(code(&root_env), 0, "{root_env:?}");
+        assert_eq!(root_env.code(), 0, "{root_env:?}");
 
         let bad = health(&["--endpoints", &ep, "--user", "root:wrong", "-w", "json"]);
-        assert_eq!(code(&bad), 2, "{bad:?}");
+        assert_eq!(bad.code(), 2, "{bad:?}");
         assert!(bad.stderr.contains("authentication failed"), "{bad:?}");
         assert!(
             !bad.stderr.contains("wrong") && !bad.stdout.contains("wrong"),
@@ -299,7 +295,7 @@ fn nospace_alarm_is_unhealthy_on_3_5() {
         }
     }
     let ours = health(&["--endpoints", &ep]);
-    assert_eq!(code(&ours), 1, "{ours:?}");
+    assert_eq!(ours.code(), 1, "{ours:?}");
     let theirs = cluster
         .etcdctl_raw()
         .args(["--endpoints", &ep, "endpoint", "health"])
@@ -324,7 +320,7 @@ fn a_dead_endpoint_among_live_ones() {
     let live = cluster.host_ports()[0].clone();
     let dead = format!("127.0.0.1:{}", etcd_test_support::free_port());
     let out = health(&["--endpoints", &format!("{live},{dead}"), "-w", "json"]);
-    assert_eq!(code(&out), 1, "{out:?}");
+    assert_eq!(out.code(), 1, "{out:?}");
     let report = json(&out.stdout);
     assert_eq!(
         etcdctl_view(&report),
@@ -338,7 +334,7 @@ fn a_dead_endpoint_among_live_ones() {
         "--min-healthy",
         "1",
     ]);
-    assert_eq!(code(&quorum), 7, "{quorum:?}");
+    assert_eq!(quorum.code(), 7, "{quorum:?}");
 }
 
 #[test]
@@ -346,7 +342,7 @@ fn three_members_with_cluster_then_degraded_then_lost() {
     let mut cluster = Cluster::builder(Version::V3_5).members(3).start();
     let first = cluster.host_ports()[0].clone();
     let all = health(&["--endpoints", &first, "--cluster", "-w", "json"]);
-    assert_eq!(code(&all), 0, "{all:?}");
+    assert_eq!(all.code(), 0, "{all:?}");
     let report = json(&all.stdout);
     let mut found: Vec<String> = report
         .as_array()
@@ -393,11 +389,11 @@ fn three_members_with_cluster_then_degraded_then_lost() {
         "2s",
     ];
     let strict = health(&args);
-    assert_eq!(code(&strict), 1, "{strict:?}");
+    assert_eq!(strict.code(), 1, "{strict:?}");
     let mut quorum_args = args.to_vec();
     quorum_args.extend(["--min-healthy", "quorum"]);
     let degraded = health(&quorum_args);
-    assert_eq!(code(&degraded), 7, "{degraded:?}");
+    assert_eq!(degraded.code(), 7, "{degraded:?}");
     assert!(
         degraded.stderr.contains("degraded cluster: 2 of 3 healthy"),
         "{degraded:?}"
@@ -405,7 +401,7 @@ fn three_members_with_cluster_then_degraded_then_lost() {
 
     cluster.kill_member(1);
     let lost = health(&quorum_args);
-    assert_eq!(code(&lost), 1, "{lost:?}");
+    assert_eq!(lost.code(), 1, "{lost:?}");
     assert!(
         lost.stderr.contains("unhealthy cluster: 0 of 3 healthy"),
         "{lost:?}"
@@ -420,14 +416,14 @@ fn wait_for_an_etcd_that_starts_late() {
     let ep = cluster.host_ports()[0].clone();
     let start = Instant::now();
     let out = health(&["--endpoints", &ep, "--wait", "30s", "--progress"]);
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     assert!(
         out.stderr.contains("waiting: 0 of 1 endpoints healthy"),
         "{out:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(30));
     let late = health(&["--endpoints", "127.0.0.1:1", "--wait", "1s", "--quiet"]);
-    assert_eq!(code(&late), 1, "{late:?}");
+    assert_eq!(late.code(), 1, "{late:?}");
     assert!(!late.stderr.contains("waiting"), "{late:?}");
 }
 
@@ -448,7 +444,7 @@ fn environment_alone_and_overridden_by_flags() {
         ("ETCDCTL_SOMETHING_ELSE", "ignored"),
     ];
     let alone = health_env(&[], &env);
-    assert_eq!(code(&alone), 0, "{alone:?}");
+    assert_eq!(alone.code(), 0, "{alone:?}");
     assert!(
         alone.stdout.starts_with('['),
         "ETCDCTL_WRITE_OUT applies: {alone:?}"
@@ -461,12 +457,12 @@ fn environment_alone_and_overridden_by_flags() {
         &["--endpoints", &ep, "--cacert", &ca, "-w", "simple"],
         &wrong_env,
     );
-    assert_eq!(code(&overridden), 0, "{overridden:?}");
+    assert_eq!(overridden.code(), 0, "{overridden:?}");
     assert!(overridden.stdout.contains("is healthy"), "{overridden:?}");
 
     let bad_env = health_env(&[], &wrong_env);
     assert_eq!(
-        code(&bad_env),
+        bad_env.code(),
         2,
         "a missing CA file is a usage error: {bad_env:?}"
     );
@@ -490,7 +486,7 @@ fn bad_flags_fail_before_any_connection() {
     ] {
         let start = Instant::now();
         let out = health(&args);
-        assert_eq!(code(&out), 2, "{args:?}: {out:?}");
+        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
         assert!(out.stdout.is_empty());
         assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
         assert!(
@@ -504,7 +500,7 @@ fn bad_flags_fail_before_any_connection() {
 #[test]
 fn help_is_golden() {
     let out = health(&["--help"]);
-    assert_eq!(code(&out), 0);
+    assert_eq!(out.code(), 0);
     let golden = include_str!("golden/help.txt");
     assert_eq!(
         out.stdout, golden,

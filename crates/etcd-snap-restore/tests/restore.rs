@@ -3,7 +3,7 @@
 //! target as it was.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
-use etcd_test_support::{etcd_bin, Cluster, CmdOutput, Version, ROOT_PASSWORD};
+use etcd_test_support::{etcd_bin, run, Cluster, CmdOutput, Version, ROOT_PASSWORD};
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,19 +16,6 @@ fn restore_cmd(args: &[&str]) -> Command {
     let mut cmd = Command::new(RESTORE);
     cmd.args(args);
     cmd
-}
-
-fn run(cmd: &mut Command) -> CmdOutput {
-    let out = cmd.output().expect("run");
-    CmdOutput {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn code(out: &CmdOutput) -> i32 {
-    out.status.code().unwrap_or(-1)
 }
 
 fn s(p: &Path) -> String {
@@ -202,7 +189,7 @@ fn restore_and_boot(
             }
             None => run(&mut cmd),
         };
-        assert_eq!(code(&out), 0, "restore member {i}: {out:?}");
+        assert_eq!(out.code(), 0, "restore member {i}: {out:?}");
         summaries.push(serde_json::from_str(&out.stdout).expect("summary json"));
     }
     (prepared.start(), summaries)
@@ -503,7 +490,7 @@ fn bump_matches_etcdutl_3_5_from_debian_sid() {
         .expect("etcdutl");
     assert!(out.status.success(), "{out:?}");
     let mine = run(restore_cmd(&[&s(&source.snap), "--data-dir", &s(&ours)]).args(flags));
-    assert_eq!(code(&mine), 0, "{mine:?}");
+    assert_eq!(mine.code(), 0, "{mine:?}");
     let (a, b) = (analysis_of(&theirs), analysis_of(&ours));
     assert_eq!(a.status.revision, b.status.revision);
     assert_eq!(a.status.total_key, b.status.total_key);
@@ -527,7 +514,7 @@ fn refusals_leave_nothing_behind() {
     fs::create_dir(&occupied).expect("mkdir");
     fs::write(occupied.join("keep"), b"precious").expect("write");
     let out = run(&mut restore_cmd(&[&snap, "--data-dir", &s(&occupied)]));
-    assert_eq!(code(&out), 5, "{out:?}");
+    assert_eq!(out.code(), 5, "{out:?}");
     assert!(out.stderr.contains("--move-aside"), "{out:?}");
     assert_eq!(fs::read(occupied.join("keep")).expect("read"), b"precious");
 
@@ -541,7 +528,7 @@ fn refusals_leave_nothing_behind() {
         "--wal-dir",
         &s(&wal),
     ]));
-    assert_eq!(code(&out), 5, "{out:?}");
+    assert_eq!(out.code(), 5, "{out:?}");
     assert!(!dir.path().join("d1").exists());
 
     let mut corrupt = fs::read(&source.snap).expect("read");
@@ -554,7 +541,7 @@ fn refusals_leave_nothing_behind() {
         "--data-dir",
         &s(&dir.path().join("d2")),
     ]));
-    assert_eq!(code(&out), 4, "{out:?}");
+    assert_eq!(out.code(), 4, "{out:?}");
     assert!(out.stderr.contains("SHA-256 mismatch"), "{out:?}");
 
     let no_hash = dir.path().join("nohash.db");
@@ -568,7 +555,7 @@ fn refusals_leave_nothing_behind() {
         "--data-dir",
         &s(&dir.path().join("d3")),
     ]));
-    assert_eq!(code(&out), 4, "{out:?}");
+    assert_eq!(out.code(), 4, "{out:?}");
     assert!(out.stderr.contains("--skip-hash-check"), "{out:?}");
 
     for (args, needle) in [
@@ -592,7 +579,7 @@ fn refusals_leave_nothing_behind() {
         full.push(&target);
         full.extend(args.iter().copied());
         let out = run(&mut restore_cmd(&full));
-        assert_eq!(code(&out), 2, "{args:?}: {out:?}");
+        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
         assert!(out.stderr.contains(needle), "{args:?}: {out:?}");
     }
     let mut left: Vec<String> = fs::read_dir(dir.path())
@@ -638,7 +625,7 @@ fn skip_hash_check_and_move_aside() {
     ];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run(&mut restore_cmd(&args));
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     assert!(out.stdout.contains("moved aside"), "{out:?}");
     let parent = target.parent().unwrap();
     let aside: Vec<PathBuf> = fs::read_dir(parent)
@@ -692,7 +679,7 @@ fn killed_at_any_moment_leaves_the_target_as_it_was() {
     }
     // The next run cleans up what the killed ones left and succeeds.
     let out = run(&mut restore_cmd(&[&s(&snap), "--data-dir", &s(&target)]));
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     let left: Vec<String> = fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -703,7 +690,7 @@ fn killed_at_any_moment_leaves_the_target_as_it_was() {
 #[test]
 fn help_is_golden() {
     let out = run(&mut restore_cmd(&["--help"]));
-    assert_eq!(code(&out), 0);
+    assert_eq!(out.code(), 0);
     assert_eq!(
         out.stdout,
         include_str!("golden/help.txt"),
@@ -730,7 +717,7 @@ fn layout_modes_and_owner() {
         "--owner",
         "65534:65534",
     ]));
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     let mut seen = 0;
     let mut stack = vec![target.clone(), wal.clone()];
     while let Some(path) = stack.pop() {

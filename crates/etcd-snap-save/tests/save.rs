@@ -3,7 +3,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
 use etcd_test_support::{
-    etcd_bin, Cluster, CmdOutput, Sshd, Version, READER_PASSWORD, ROOT_PASSWORD,
+    etcd_bin, run, Cluster, CmdOutput, Sshd, Version, READER_PASSWORD, ROOT_PASSWORD,
 };
 use std::fs;
 use std::io::Read;
@@ -26,21 +26,8 @@ fn save_cmd(args: &[&str]) -> Command {
     cmd
 }
 
-fn run(cmd: &mut Command) -> CmdOutput {
-    let out = cmd.output().expect("run");
-    CmdOutput {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 fn save(args: &[&str]) -> CmdOutput {
     run(&mut save_cmd(args))
-}
-
-fn code(out: &CmdOutput) -> i32 {
-    out.status.code().unwrap_or(-1)
 }
 
 fn s(p: &Path) -> String {
@@ -118,7 +105,7 @@ fn same_bytes_as_etcdctl(version: Version) {
 
     let file = dir.path().join("ours.db");
     let out = save(&["--endpoints", &ep, &s(&file)]);
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     assert!(
         out.stdout
             .starts_with(&format!("Snapshot saved at {}\n", s(&file))),
@@ -200,25 +187,25 @@ fn file_safety_mode_refusals_and_force() {
         "-c",
         &format!("umask 000; exec {SAVE} --endpoints {ep} {}", s(&file)),
     ]));
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     let mode = fs::metadata(&file).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "mode 0600 whatever the umask");
 
     fs::write(&file, b"precious").expect("write");
     let refused = save(&["--endpoints", &ep, &s(&file)]);
-    assert_eq!(code(&refused), 5, "{refused:?}");
+    assert_eq!(refused.code(), 5, "{refused:?}");
     assert!(refused.stderr.contains("--force"), "{refused:?}");
     assert_eq!(fs::read(&file).expect("read"), b"precious");
 
     let forced = save(&["--endpoints", &ep, "--force", &s(&file)]);
-    assert_eq!(code(&forced), 0, "{forced:?}");
+    assert_eq!(forced.code(), 0, "{forced:?}");
     assert_trailer_matches(&fs::read(&file).expect("read"));
 
     // A leftover .part of a killed run does not block the next one.
     let other = dir.path().join("other.db");
     fs::write(dir.path().join("other.db.part"), b"leftover").expect("write");
     let out = save(&["--endpoints", &ep, &s(&other)]);
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     assert_eq!(only_files(dir.path()), ["other.db", "snap.db"]);
 
     // A binary snapshot is never written to a terminal.
@@ -245,7 +232,7 @@ fn file_safety_mode_refusals_and_force() {
         &ep,
         &s(&dir.path().join("no/such/dir/snap.db")),
     ]);
-    assert_eq!(code(&missing), 6, "{missing:?}");
+    assert_eq!(missing.code(), 6, "{missing:?}");
 }
 
 #[test]
@@ -274,7 +261,7 @@ fn mutual_tls_and_auth() {
 
         let root = format!("root:{ROOT_PASSWORD}");
         let ok = with(&["--user", &root, &s(&file)]);
-        assert_eq!(code(&ok), 0, "{version:?}: {ok:?}");
+        assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
         // Authenticating writes through raft, so an etcdctl snapshot taken after ours differs in
         // its meta page: check ours on its own.
         assert_trailer_matches(&fs::read(&file).expect("read"));
@@ -282,7 +269,7 @@ fn mutual_tls_and_auth() {
         let reader = format!("reader:{READER_PASSWORD}");
         let other = dir.path().join("reader.db");
         let denied = with(&["--user", &reader, &s(&other)]);
-        assert_eq!(code(&denied), 2, "{version:?}: {denied:?}");
+        assert_eq!(denied.code(), 2, "{version:?}: {denied:?}");
         assert!(
             denied.stderr.contains("permission denied") && denied.stderr.contains("root role"),
             "{denied:?}"
@@ -290,7 +277,7 @@ fn mutual_tls_and_auth() {
         assert_eq!(denied.stderr.lines().count(), 1, "{denied:?}");
 
         let wrong = with(&["--user", "root:nope", &s(&other)]);
-        assert_eq!(code(&wrong), 2, "{wrong:?}");
+        assert_eq!(wrong.code(), 2, "{wrong:?}");
         assert!(wrong.stderr.contains("authentication failed"), "{wrong:?}");
         assert_eq!(
             only_files(dir.path()),
@@ -327,7 +314,7 @@ fn several_endpoints_with_the_first_one_dead() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("snap.db");
     let out = save(&["--endpoints", &eps, "-w", "json", &s(&file)]);
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     assert!(out.stderr.contains("trying the next endpoint"), "{out:?}");
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(
@@ -346,7 +333,7 @@ fn several_endpoints_with_the_first_one_dead() {
             "json",
             &s(&file),
         ]);
-        assert_eq!(code(&out), 0, "{out:?}");
+        assert_eq!(out.code(), 0, "{out:?}");
         let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
         let ep = summary["endpoint"].as_str().unwrap_or_default().to_string();
         let status = cluster
@@ -372,7 +359,7 @@ fn several_endpoints_with_the_first_one_dead() {
         "1s",
         &s(&dir.path().join("x.db")),
     ]);
-    assert_eq!(code(&none), 3, "{none:?}");
+    assert_eq!(none.code(), 3, "{none:?}");
     assert!(
         none.stderr.contains("no endpoint could start a snapshot"),
         "{none:?}"
@@ -590,7 +577,7 @@ fn built_in_compression_and_encryption_read_by_the_real_clis() {
         "json",
         &s(&file),
     ]);
-    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(out.code(), 0, "{out:?}");
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(
         (
@@ -641,7 +628,7 @@ fn pipeline_through_zstd_age_and_ssh() {
         s(&remote)
     );
     let out = run(Command::new("bash").args(["-c", &pipeline]));
-    assert_eq!(code(&out), 0, "{out:?}\n{}", sshd.log_tail());
+    assert_eq!(out.code(), 0, "{out:?}\n{}", sshd.log_tail());
     let arrived = fs::read(&remote).expect("remote file");
     let decoded = decode(&format!("age -d -i {} | zstd -dc", s(&key)), &arrived);
     assert_same_bytes(&decoded, &expected, "what arrived through ssh");
@@ -664,7 +651,7 @@ fn bad_flags_are_usage_errors() {
         (vec!["--endpoints", "localhost", "-"], "missing port"),
     ] {
         let out = save(&args);
-        assert_eq!(code(&out), 2, "{args:?}: {out:?}");
+        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
         assert!(
             out.stderr.starts_with("Error: ") && out.stderr.contains(needle),
             "{args:?}: {out:?}"
@@ -676,7 +663,7 @@ fn bad_flags_are_usage_errors() {
 #[test]
 fn help_is_golden() {
     let out = save(&["--help"]);
-    assert_eq!(code(&out), 0);
+    assert_eq!(out.code(), 0);
     assert_eq!(
         out.stdout,
         include_str!("golden/help.txt"),

@@ -51,6 +51,11 @@ pub struct CmdOutput {
 }
 
 impl CmdOutput {
+    /// The exit code (-1 when a signal ended it).
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+
     /// Whether it exited 0.
     pub fn success(&self) -> bool {
         self.status.success()
@@ -68,7 +73,7 @@ fn describe(cmd: &Command) -> String {
 }
 
 /// Runs `cmd` to completion, capturing its output. Panics only if it cannot be started.
-pub(crate) fn run(cmd: &mut Command) -> CmdOutput {
+pub fn run(cmd: &mut Command) -> CmdOutput {
     let out = cmd
         .output()
         .must(|| format!("cannot run `{}`", describe(cmd)));

@@ -38,7 +38,7 @@ pub use certs::TlsFiles;
 pub use cluster::{
     pid_alive, Cluster, ClusterBuilder, Prepared, READER_PASSWORD, READER_PREFIX, ROOT_PASSWORD,
 };
-pub use etcdctl::{run_ok, CmdOutput};
+pub use etcdctl::{run, run_ok, CmdOutput};
 pub use gateway::{base64, Gateway};
 pub use ports::free_port;
 pub use sshd::Sshd;
