@@ -130,6 +130,18 @@ fn utf8(flag: &Opt, value: OsString) -> Result<String> {
         .map_err(|_| Error::usage(format!("{}: value is not valid UTF-8", flag.display())))
 }
 
+/// Records the one positional `FILE|-` argument of status and restore: `-` means stdin (`None`).
+pub fn set_input(slot: &mut Option<Option<std::path::PathBuf>>, value: &OsString) -> Result<()> {
+    if slot.is_some() {
+        return Err(Error::usage(format!(
+            "unexpected argument {:?}: give one FILE or '-'",
+            value.to_string_lossy()
+        )));
+    }
+    *slot = Some((value != "-").then(|| std::path::PathBuf::from(value)));
+    Ok(())
+}
+
 /// Parses a boolean the way Go's `strconv.ParseBool` does (what etcdctl accepts).
 pub fn parse_bool(what: &str, text: &str) -> Result<bool> {
     match text {

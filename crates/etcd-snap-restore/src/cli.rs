@@ -101,7 +101,6 @@ EXAMPLES:
 pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut format = FormatFlag::default();
     let mut input = None;
-    let mut input_given = false;
     let mut name = "default".to_string();
     let mut data_dir = None;
     let mut wal_dir = None;
@@ -127,14 +126,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             Opt::Short('h') => "help",
             Opt::Short('V') => "version",
             Opt::Positional(value) => {
-                if input_given {
-                    return Err(Error::usage(format!(
-                        "unexpected argument {:?}: give one FILE or '-'",
-                        value.to_string_lossy()
-                    )));
-                }
-                input_given = true;
-                input = (value != "-").then(|| PathBuf::from(value));
+                etcd_common::args::set_input(&mut input, value)?;
                 continue;
             }
             Opt::Short(_) => return Err(opt.unexpected()),
@@ -191,7 +183,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     }
     let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(format!("{name}.etcd")));
     Ok(Parsed::Run(Box::new(Options {
-        input,
+        input: input.flatten(),
         name,
         data_dir,
         wal_dir,

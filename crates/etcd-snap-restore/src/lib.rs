@@ -13,12 +13,13 @@ pub mod staging;
 
 use cli::Options;
 use etcd_common::codec::decode::{self, Layer};
+use etcd_common::codec::input::{self, Input};
 use etcd_common::codec::trailer::{self, CopyError, Trailer};
 use etcd_common::progress::{self, Progress};
 use etcd_common::{Error, ExitCode, Result};
 use staging::{MovedAside, Staging};
 use std::fs::{self, OpenOptions};
-use std::io::{self, IsTerminal, Read};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,7 +114,7 @@ pub fn restore(options: &Options) -> Result<Summary> {
     )
     .map_err(|e| Error::usage(e.to_string()))?;
     let identities = decode::load_identities(&options.identities)?;
-    let (input, name) = open_input(options)?;
+    let (input, name) = input::open(options.input.as_deref())?;
     let staging = Staging::create(
         &options.data_dir,
         options.wal_dir.as_deref(),
@@ -124,12 +125,12 @@ pub fn restore(options: &Options) -> Result<Summary> {
 
     // 1. The database, streamed once, its trailer checked on the way.
     let db_path = snap_dir.join("db");
-    let (total, trailer, layers) = match raw_file(&input) {
-        Some(file) => {
-            let (total, trailer) = copy_raw_file(file, &db_path, &name, options, &signals)?;
+    let (total, trailer, layers) = match input {
+        Input::RawFile { file, len } => {
+            let (total, trailer) = copy_raw_file(&file, len, &db_path, &name, options, &signals)?;
             (total, trailer, Vec::new())
         }
-        None => {
+        input => {
             let decoded = decode::peel(input.into_reader(), &identities, &name)?;
             let layers = decoded.layers.clone();
             let (total, trailer) = copy_db(decoded, &db_path, &name, options, &signals)?;
@@ -213,79 +214,17 @@ pub fn restore(options: &Options) -> Result<Summary> {
     })
 }
 
-/// Where the snapshot comes from.
-enum Input {
-    /// A regular file holding a raw database: copied in the kernel while a second thread hashes it.
-    RawFile(fs::File),
-    /// Anything else, read front to back and decoded.
-    Stream(Box<dyn Read>),
-}
-
-impl Input {
-    fn into_reader(self) -> Box<dyn Read> {
-        match self {
-            Input::RawFile(file) => Box::new(file),
-            Input::Stream(reader) => reader,
-        }
-    }
-}
-
-fn raw_file(input: &Input) -> Option<&fs::File> {
-    match input {
-        Input::RawFile(file) => Some(file),
-        Input::Stream(_) => None,
-    }
-}
-
-/// The input, and its name for messages.
-fn open_input(options: &Options) -> Result<(Input, String)> {
-    match &options.input {
-        None => {
-            if io::stdin().is_terminal() {
-                return Err(Error::usage(
-                    "no snapshot given: name a FILE or pipe one in (e.g. zstd -dc snap.db.zst | etcd-snap-restore - ...)",
-                ));
-            }
-            Ok((Input::Stream(decode::stdin()), "stdin".into()))
-        }
-        Some(path) => {
-            let shown = path.display().to_string();
-            let file = fs::File::open(path).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => Error::usage(format!("{shown}: no such file")),
-                _ => Error::io(format!("opening {shown}"), &e),
-            })?;
-            let meta = file
-                .metadata()
-                .map_err(|e| Error::io(format!("reading {shown}"), &e))?;
-            if meta.is_dir() {
-                return Err(Error::usage(format!(
-                    "{shown} is a directory, not a snapshot"
-                )));
-            }
-            let mut head = [0u8; 64];
-            let n = std::os::unix::fs::FileExt::read_at(&file, &mut head, 0).unwrap_or(0);
-            if meta.is_file() && decode::is_raw_database(&head[..n]) {
-                return Ok((Input::RawFile(file), shown));
-            }
-            Ok((Input::Stream(Box::new(file)), shown))
-        }
-    }
-}
-
 /// Copies a raw snapshot file into `db_path` (mode 0600) with `copy_file_range` (no copy through
 /// this process) while a second thread checks its trailer, with progress.
 fn copy_raw_file(
     file: &fs::File,
+    len: u64,
     db_path: &std::path::Path,
     name: &str,
     options: &Options,
     signals: &Signals,
 ) -> Result<(u64, Trailer)> {
     const STEP: u64 = 64 << 20;
-    let len = file
-        .metadata()
-        .map_err(|e| Error::io(format!("reading {name}"), &e))?
-        .len();
     let mut out = OpenOptions::new()
         .write(true)
         .create_new(true)

@@ -3,7 +3,7 @@
 use etcd_common::args::{Args, Env, Opt};
 use etcd_common::exit::EXIT_CODES_HELP;
 use etcd_common::output::{Format, FormatFlag};
-use etcd_common::{Error, Result};
+use etcd_common::Result;
 use std::path::PathBuf;
 
 /// Everything a run needs.
@@ -64,8 +64,7 @@ EXAMPLES:
 /// Parses the command line.
 pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut format = FormatFlag::default();
-    let mut input: Option<PathBuf> = None;
-    let mut input_given = false;
+    let mut input = None;
     let mut detail = false;
     let mut identities = Vec::new();
     let mut skip_hash_check = false;
@@ -79,14 +78,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             Opt::Short('h') => "help",
             Opt::Short('V') => "version",
             Opt::Positional(value) => {
-                if input_given {
-                    return Err(Error::usage(format!(
-                        "unexpected argument {:?}: give one FILE or '-'",
-                        value.to_string_lossy()
-                    )));
-                }
-                input_given = true;
-                input = (value != "-").then(|| PathBuf::from(value));
+                etcd_common::args::set_input(&mut input, value)?;
                 continue;
             }
             Opt::Short(_) => return Err(opt.unexpected()),
@@ -106,7 +98,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         }
     }
     Ok(Parsed::Run(Box::new(Options {
-        input,
+        input: input.flatten(),
         format: format.resolve(env)?,
         detail,
         identities,

@@ -6,75 +6,11 @@ use etcd_common::codec::decode::{self, Identity, Layer};
 use etcd_common::codec::trailer::{self, CopyError};
 use etcd_common::{Error, ExitCode, Result};
 use std::fs::File;
-use std::io::{self, IsTerminal, Read};
-use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::io::{self, Read};
 
 pub use etcd_common::codec::trailer::Trailer;
 
-/// The input, ready to read.
-pub enum Input {
-    /// A regular file holding a raw database: read in place.
-    RawFile {
-        /// The open file.
-        file: File,
-        /// Its size.
-        len: u64,
-    },
-    /// Anything else: read once, front to back.
-    Stream(Box<dyn Read>),
-}
-
-/// Opens `path` (or stdin) and decides how to read it.
-pub fn open(path: Option<&Path>) -> Result<Input> {
-    let Some(path) = path else {
-        if io::stdin().is_terminal() {
-            return Err(Error::usage(
-                "no snapshot given: name a FILE or pipe one in (e.g. zstd -dc snap.db.zst | etcd-snap-status)",
-            ));
-        }
-        return Ok(Input::Stream(decode::stdin()));
-    };
-    let shown = path.display();
-    let file = File::open(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => Error::usage(format!("{shown}: no such file")),
-        _ => Error::io(format!("opening {shown}"), &e),
-    })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| Error::io(format!("reading {shown}"), &e))?;
-    if meta.is_dir() {
-        return Err(Error::usage(format!(
-            "{shown} is a directory, not a snapshot"
-        )));
-    }
-    if meta.is_file() {
-        let mut head = [0u8; 64];
-        let n = read_at_most(&file, &mut head, 0)
-            .map_err(|e| Error::io(format!("reading {shown}"), &e))?;
-        // A zstd frame can carry the meta page's first bytes verbatim, magic included: zstd first.
-        if decode::is_raw_database(&head[..n]) {
-            return Ok(Input::RawFile {
-                file,
-                len: meta.len(),
-            });
-        }
-    }
-    Ok(Input::Stream(Box::new(file)))
-}
-
-fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
+pub use etcd_common::codec::input::{open, Input};
 
 /// A stream spooled to a temporary file.
 pub struct Spooled {

@@ -35,11 +35,8 @@ pub struct Described {
 /// Opens, verifies and analyses the snapshot named by `options`.
 pub fn describe(options: &cli::Options) -> Result<Described> {
     let identities = decode::load_identities(&options.identities)?;
-    let name = options
-        .input
-        .as_ref()
-        .map_or_else(|| "stdin".to_string(), |p| p.display().to_string());
-    let (analysis, trailer, layers) = match input::open(options.input.as_deref())? {
+    let (input, name) = input::open(options.input.as_deref())?;
+    let (analysis, trailer, layers) = match input {
         Input::RawFile { file, len } => std::thread::scope(|scope| {
             // The trailer hash reads the file front to back while the check walks its trees.
             // --skip-hash-check skips the hash too: that is most of the time on a large file.

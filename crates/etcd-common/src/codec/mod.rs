@@ -3,5 +3,6 @@
 
 pub mod decode;
 pub mod encode;
+pub mod input;
 pub mod recipients;
 pub mod trailer;
