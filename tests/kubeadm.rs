@@ -1,0 +1,845 @@
+//! `scripts/kubeadm-restore` on a kubeadm-shaped control-plane node, against a real etcd 3.5.
+//!
+//! The node lives in a temporary directory: `etc/kubernetes/manifests` holds `etcd.yaml`,
+//! `kube-apiserver.yaml` and `kube-scheduler.yaml` in kubeadm's generated format (paths under the
+//! temporary directory, free loopback ports), `etc/kubernetes/pki` a kubeadm-shaped PKI made from
+//! the harness's test CA, `var/lib/etcd` the data dir. A stand-in kubelet
+//! (`tests/kubeadm/kubelet.py`) runs each manifest's command line as kubelet would run the static
+//! pod: `etcd` is the real etcd 3.5 binary, `kube-apiserver` a stand-in that answers `/readyz` 200
+//! only while its etcd is healthy (`tests/kubeadm/kube-apiserver.py`), `kube-scheduler` a process
+//! that sleeps. Moving a manifest out stops its process; moving it back starts it again.
+//!
+//! What this cannot show: a real kubelet (its 20 s file-source poll, mirror pods, pod UIDs),
+//! containerd and `crictl`, real container mounts (the hostPath volumes point at host paths as
+//! they are), a real kube-apiserver with its watch caches, and a multi-member stacked cluster.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::Duration;
+
+use etcd_snap_e2e::support::{self, free_port, run, run_ok, wait_until, CmdOutput, Version};
+use etcd_snap_e2e::{path_with_tools, script, tool};
+
+/// The revision bump of `--k8s`.
+const K8S_BUMP: i64 = 1_000_000_000;
+
+/// kubeadm v1.31's `etcd.yaml`, with `@ROOT@` for the node's root and `@…_PORT@` for its ports.
+const ETCD_YAML: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://127.0.0.1:@CLIENT_PORT@
+  creationTimestamp: null
+  labels:
+    component: etcd
+    tier: control-plane
+  name: etcd
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - etcd
+    - --advertise-client-urls=https://127.0.0.1:@CLIENT_PORT@
+    - --cert-file=@ROOT@/etc/kubernetes/pki/etcd/server.crt
+    - --client-cert-auth=true
+    - --data-dir=@ROOT@/var/lib/etcd
+    - --experimental-initial-corrupt-check=true
+    - --experimental-watch-progress-notify-interval=5s
+    - --initial-advertise-peer-urls=https://127.0.0.1:@PEER_PORT@
+    - --initial-cluster=cp1=https://127.0.0.1:@PEER_PORT@
+    - --key-file=@ROOT@/etc/kubernetes/pki/etcd/server.key
+    - --listen-client-urls=https://127.0.0.1:@CLIENT_PORT@
+    - --listen-metrics-urls=http://127.0.0.1:@METRICS_PORT@
+    - --listen-peer-urls=https://127.0.0.1:@PEER_PORT@
+    - --name=cp1
+    - --peer-cert-file=@ROOT@/etc/kubernetes/pki/etcd/peer.crt
+    - --peer-client-cert-auth=true
+    - --peer-key-file=@ROOT@/etc/kubernetes/pki/etcd/peer.key
+    - --peer-trusted-ca-file=@ROOT@/etc/kubernetes/pki/etcd/ca.crt
+    - --snapshot-count=10000
+    - --trusted-ca-file=@ROOT@/etc/kubernetes/pki/etcd/ca.crt
+    image: registry.k8s.io/etcd:3.5.15-0
+    imagePullPolicy: IfNotPresent
+    livenessProbe:
+      failureThreshold: 8
+      httpGet:
+        host: 127.0.0.1
+        path: /livez
+        port: @METRICS_PORT@
+        scheme: HTTP
+      initialDelaySeconds: 10
+      periodSeconds: 10
+      timeoutSeconds: 15
+    name: etcd
+    readinessProbe:
+      failureThreshold: 3
+      httpGet:
+        host: 127.0.0.1
+        path: /readyz
+        port: @METRICS_PORT@
+        scheme: HTTP
+      periodSeconds: 1
+      timeoutSeconds: 15
+    resources:
+      requests:
+        cpu: 100m
+        memory: 100Mi
+    startupProbe:
+      failureThreshold: 24
+      httpGet:
+        host: 127.0.0.1
+        path: /readyz
+        port: @METRICS_PORT@
+        scheme: HTTP
+      initialDelaySeconds: 10
+      periodSeconds: 10
+      timeoutSeconds: 15
+    volumeMounts:
+    - mountPath: @ROOT@/var/lib/etcd
+      name: etcd-data
+    - mountPath: @ROOT@/etc/kubernetes/pki/etcd
+      name: etcd-certs
+  hostNetwork: true
+  priority: 2000001000
+  priorityClassName: system-node-critical
+  securityContext:
+    seccompProfile:
+      type: RuntimeDefault
+  volumes:
+  - hostPath:
+      path: @ROOT@/etc/kubernetes/pki/etcd
+      type: DirectoryOrCreate
+    name: etcd-certs
+  - hostPath:
+      path: @ROOT@/var/lib/etcd
+      type: DirectoryOrCreate
+    name: etcd-data
+status: {}
+";
+
+/// kubeadm v1.31's `kube-apiserver.yaml` (probes and most volumes trimmed).
+const APISERVER_YAML: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 127.0.0.1:@API_PORT@
+  creationTimestamp: null
+  labels:
+    component: kube-apiserver
+    tier: control-plane
+  name: kube-apiserver
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - kube-apiserver
+    - --advertise-address=127.0.0.1
+    - --allow-privileged=true
+    - --authorization-mode=Node,RBAC
+    - --client-ca-file=@ROOT@/etc/kubernetes/pki/ca.crt
+    - --enable-admission-plugins=NodeRestriction
+    - --enable-bootstrap-token-auth=true
+    - --etcd-cafile=@ROOT@/etc/kubernetes/pki/etcd/ca.crt
+    - --etcd-certfile=@ROOT@/etc/kubernetes/pki/apiserver-etcd-client.crt
+    - --etcd-keyfile=@ROOT@/etc/kubernetes/pki/apiserver-etcd-client.key
+    - --etcd-servers=https://127.0.0.1:@CLIENT_PORT@
+    - --kubelet-client-certificate=@ROOT@/etc/kubernetes/pki/apiserver-kubelet-client.crt
+    - --kubelet-client-key=@ROOT@/etc/kubernetes/pki/apiserver-kubelet-client.key
+    - --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname
+    - --requestheader-allowed-names=front-proxy-client
+    - --requestheader-extra-headers-prefix=X-Remote-Extra-
+    - --requestheader-group-headers=X-Remote-Group
+    - --requestheader-username-headers=X-Remote-User
+    - --secure-port=@API_PORT@
+    - --service-account-issuer=https://kubernetes.default.svc.cluster.local
+    - --service-cluster-ip-range=10.96.0.0/12
+    - --tls-cert-file=@ROOT@/etc/kubernetes/pki/apiserver.crt
+    - --tls-private-key-file=@ROOT@/etc/kubernetes/pki/apiserver.key
+    image: registry.k8s.io/kube-apiserver:v1.31.2
+    imagePullPolicy: IfNotPresent
+    name: kube-apiserver
+    resources:
+      requests:
+        cpu: 250m
+    volumeMounts:
+    - mountPath: /etc/ssl/certs
+      name: ca-certs
+      readOnly: true
+    - mountPath: @ROOT@/etc/kubernetes/pki
+      name: k8s-certs
+      readOnly: true
+  hostNetwork: true
+  priority: 2000001000
+  priorityClassName: system-node-critical
+  securityContext:
+    seccompProfile:
+      type: RuntimeDefault
+  volumes:
+  - hostPath:
+      path: /etc/ssl/certs
+      type: DirectoryOrCreate
+    name: ca-certs
+  - hostPath:
+      path: @ROOT@/etc/kubernetes/pki
+      type: DirectoryOrCreate
+    name: k8s-certs
+status: {}
+";
+
+/// kubeadm v1.31's `kube-scheduler.yaml` (probes trimmed).
+const SCHEDULER_YAML: &str = "\
+apiVersion: v1
+kind: Pod
+metadata:
+  creationTimestamp: null
+  labels:
+    component: kube-scheduler
+    tier: control-plane
+  name: kube-scheduler
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - kube-scheduler
+    - --authentication-kubeconfig=@ROOT@/etc/kubernetes/scheduler.conf
+    - --authorization-kubeconfig=@ROOT@/etc/kubernetes/scheduler.conf
+    - --bind-address=127.0.0.1
+    - --kubeconfig=@ROOT@/etc/kubernetes/scheduler.conf
+    - --leader-elect=true
+    image: registry.k8s.io/kube-scheduler:v1.31.2
+    imagePullPolicy: IfNotPresent
+    name: kube-scheduler
+    volumeMounts:
+    - mountPath: @ROOT@/etc/kubernetes/scheduler.conf
+      name: kubeconfig
+      readOnly: true
+  hostNetwork: true
+  volumes:
+  - hostPath:
+      path: @ROOT@/etc/kubernetes/scheduler.conf
+      type: FileOrCreate
+    name: kubeconfig
+status: {}
+";
+
+/// The three manifests, by file name.
+const MANIFESTS: [(&str, &str); 3] = [
+    ("etcd.yaml", ETCD_YAML),
+    ("kube-apiserver.yaml", APISERVER_YAML),
+    ("kube-scheduler.yaml", SCHEDULER_YAML),
+];
+
+/// A kubeadm-shaped control-plane node in a temporary directory.
+struct Node {
+    /// Removed when the node is dropped (after the kubelet, which is declared before it).
+    dir: tempfile::TempDir,
+    /// etcd's client port on 127.0.0.1.
+    client_port: u16,
+    /// The API server stand-in's port on 127.0.0.1.
+    api_port: u16,
+}
+
+impl Node {
+    /// Writes the PKI and the manifests; nothing runs yet.
+    fn new() -> Node {
+        let dir = tempfile::Builder::new()
+            .prefix("kubeadm-node-")
+            .tempdir()
+            .unwrap();
+        let node = Node {
+            dir,
+            client_port: free_port(),
+            api_port: free_port(),
+        };
+        let (peer_port, metrics_port) = (free_port(), free_port());
+        for d in [
+            "etc/kubernetes/manifests",
+            "etc/kubernetes/pki/etcd",
+            "logs",
+        ] {
+            fs::create_dir_all(node.root().join(d)).unwrap();
+        }
+        node.write_pki();
+        fs::write(node.root().join("etc/kubernetes/scheduler.conf"), "").unwrap();
+        for (name, template) in MANIFESTS {
+            let text = template
+                .replace("@ROOT@", node.root().to_str().unwrap())
+                .replace("@CLIENT_PORT@", &node.client_port.to_string())
+                .replace("@PEER_PORT@", &peer_port.to_string())
+                .replace("@METRICS_PORT@", &metrics_port.to_string())
+                .replace("@API_PORT@", &node.api_port.to_string());
+            fs::write(node.manifests().join(name), text).unwrap();
+        }
+        node
+    }
+
+    /// kubeadm's certificate layout, every file copied from one harness PKI (the server
+    /// certificate is valid for 127.0.0.1 and has both server and client usages).
+    fn write_pki(&self) {
+        let tls = support::TlsFiles::generate(&self.root().join("test-pki"));
+        let pki = self.pki();
+        let copies: [(&Path, &str); 14] = [
+            (&tls.ca, "ca.crt"),
+            (&tls.ca_key, "ca.key"),
+            (&tls.server_cert, "apiserver.crt"),
+            (&tls.server_key, "apiserver.key"),
+            (&tls.client_cert, "apiserver-etcd-client.crt"),
+            (&tls.client_key, "apiserver-etcd-client.key"),
+            (&tls.client_cert, "apiserver-kubelet-client.crt"),
+            (&tls.client_key, "apiserver-kubelet-client.key"),
+            (&tls.ca, "etcd/ca.crt"),
+            (&tls.server_cert, "etcd/server.crt"),
+            (&tls.server_key, "etcd/server.key"),
+            (&tls.server_cert, "etcd/peer.crt"),
+            (&tls.server_key, "etcd/peer.key"),
+            (&tls.client_cert, "etcd/healthcheck-client.crt"),
+        ];
+        for (from, to) in copies {
+            fs::copy(from, pki.join(to)).unwrap();
+        }
+        fs::copy(&tls.client_key, pki.join("etcd/healthcheck-client.key")).unwrap();
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn manifests(&self) -> PathBuf {
+        self.root().join("etc/kubernetes/manifests")
+    }
+
+    fn pki(&self) -> PathBuf {
+        self.root().join("etc/kubernetes/pki")
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root().join("var/lib/etcd")
+    }
+
+    fn endpoint(&self) -> String {
+        format!("https://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Starts the stand-in kubelet on the manifests dir.
+    fn kubelet(&self) -> Kubelet {
+        let stand_ins = support::repo_root().join("tests/kubeadm");
+        // The first python3 with PyYAML: PATH's, else Debian's (python3-yaml).
+        let python = ["python3", "/usr/bin/python3"]
+            .into_iter()
+            .find(|p| {
+                Command::new(p)
+                    .args(["-c", "import yaml"])
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .expect("the stand-in kubelet needs python3 with PyYAML (Debian: python3-yaml; run scripts/setup)");
+        let log = fs::File::create(self.root().join("logs/kubelet.log")).unwrap();
+        let mut child = Command::new(python)
+            .arg(stand_ins.join("kubelet.py"))
+            .arg("--manifests")
+            .arg(self.manifests())
+            .arg("--log-dir")
+            .arg(self.root().join("logs"))
+            .arg(format!(
+                "--bin=etcd={}",
+                support::etcd_bin(Version::V3_5, "etcd").display()
+            ))
+            .arg(format!(
+                "--bin=kube-apiserver={}",
+                stand_ins.join("kube-apiserver.py").display()
+            ))
+            .arg(format!(
+                "--bin=kube-scheduler={}",
+                stand_ins.join("kube-idle").display()
+            ))
+            .arg(format!("--parent-pid={}", std::process::id()))
+            .env("PATH", path_with_tools())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("cannot start python3 tests/kubeadm/kubelet.py (needs python3 and PyYAML: run scripts/setup)");
+        let stdin = child.stdin.take();
+        Kubelet {
+            child,
+            stdin,
+            logs: self.root().join("logs"),
+        }
+    }
+
+    /// `etcdctl` 3.5 against this node's etcd with the healthcheck client certificate.
+    fn etcdctl(&self) -> Command {
+        let pki = self.pki();
+        let mut cmd = Command::new(support::etcd_bin(Version::V3_5, "etcdctl"));
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint()))
+            .arg(format!("--cacert={}", pki.join("etcd/ca.crt").display()))
+            .arg(format!(
+                "--cert={}",
+                pki.join("etcd/healthcheck-client.crt").display()
+            ))
+            .arg(format!(
+                "--key={}",
+                pki.join("etcd/healthcheck-client.key").display()
+            ))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn put(&self, key: &str, value: &str) {
+        run_ok(self.etcdctl().args(["put", key, value]));
+    }
+
+    /// The `/registry/` keys etcd serves now.
+    fn registry_keys(&self) -> Vec<String> {
+        let out = run_ok(
+            self.etcdctl()
+                .args(["get", "/registry/", "--prefix", "--keys-only"]),
+        );
+        out.lines()
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
+    /// etcd's current revision.
+    fn revision(&self) -> i64 {
+        let out = run_ok(self.etcdctl().args(["get", "health", "-w", "json"]));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["header"]["revision"].as_i64().unwrap()
+    }
+
+    /// `etcd-health --wait` with the kubeadm healthcheck client.
+    fn wait_etcd_healthy(&self) {
+        let pki = self.pki();
+        run_ok(
+            Command::new(tool("etcd-health"))
+                .arg("--endpoints")
+                .arg(self.endpoint())
+                .arg("--cacert")
+                .arg(pki.join("etcd/ca.crt"))
+                .arg("--cert")
+                .arg(pki.join("etcd/healthcheck-client.crt"))
+                .arg("--key")
+                .arg(pki.join("etcd/healthcheck-client.key"))
+                .args(["--wait", "30s"]),
+        );
+    }
+
+    /// `curl https://127.0.0.1:API_PORT/readyz` with the cluster CA: (HTTP code, body).
+    fn readyz(&self) -> (String, String) {
+        let out = run(Command::new("curl")
+            .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}", "--cacert"])
+            .arg(self.pki().join("ca.crt"))
+            .arg(format!("https://127.0.0.1:{}/readyz", self.api_port)));
+        let (body, code) = out.stdout.rsplit_once('\n').unwrap_or(("", "000"));
+        (code.to_string(), body.to_string())
+    }
+
+    fn wait_ready(&self) {
+        self.wait_etcd_healthy();
+        let ok = wait_until(Duration::from_secs(30), Duration::from_millis(200), || {
+            self.readyz().0 == "200"
+        });
+        assert!(ok, "/readyz never answered 200: {:?}", self.readyz());
+    }
+
+    /// `scripts/kubeadm-restore ARGS... --manifests-dir M --pki-dir P --no-crictl
+    /// --readyz-check curl`, with the workspace tools first on PATH.
+    fn restore(&self, args: &[&str]) -> CmdOutput {
+        let out = run(Command::new(script("kubeadm-restore"))
+            .args(args)
+            .arg("--manifests-dir")
+            .arg(self.manifests())
+            .arg("--pki-dir")
+            .arg(self.pki())
+            .args(["--no-crictl", "--readyz-check", "curl"])
+            .env("PATH", path_with_tools())
+            .stdin(Stdio::null()));
+        eprintln!(
+            "--- kubeadm-restore {args:?}: exit {}\n--- stdout\n{}--- stderr\n{}",
+            out.code(),
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
+    /// The entries of `dir`, sorted.
+    fn ls(&self, rel: &str) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(self.root().join(rel))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Every manifest's bytes, by name.
+    fn manifest_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        self.ls("etc/kubernetes/manifests")
+            .into_iter()
+            .map(|n| {
+                let bytes = fs::read(self.manifests().join(&n)).unwrap();
+                (n, bytes)
+            })
+            .collect()
+    }
+}
+
+/// The stand-in kubelet: stopped (with every process it started) when dropped.
+struct Kubelet {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    logs: PathBuf,
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        // EOF on stdin: it stops its pods (SIGTERM, then SIGKILL after 10 s) and exits.
+        drop(self.stdin.take());
+        let exited = wait_until(Duration::from_secs(15), Duration::from_millis(50), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if !exited {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            for entry in fs::read_dir(&self.logs).into_iter().flatten().flatten() {
+                let text = fs::read_to_string(entry.path()).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(40).collect();
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "--- {} (last 40 lines)", entry.path().display());
+                for l in tail.iter().rev() {
+                    let _ = writeln!(err, "{l}");
+                }
+            }
+        }
+    }
+}
+
+/// Loads a few Kubernetes-like keys, saves a backup (`etcd-snap-save --compress -r`, so the
+/// script gets age(zstd(db)) and needs `-i`), writes more; returns (backup, age key, the
+/// backup's revision).
+fn load_and_back_up(node: &Node) -> (PathBuf, PathBuf, i64) {
+    for (k, v) in [
+        ("/registry/namespaces/default", "ns-default"),
+        ("/registry/namespaces/kube-system", "ns-kube-system"),
+        ("/registry/configmaps/default/app", "v1"),
+        ("/registry/deployments/default/web", "replicas=3"),
+    ] {
+        node.put(k, v);
+    }
+    let key = node.root().join("backup.key");
+    run_ok(Command::new("age-keygen").arg("-o").arg(&key));
+    let recipient = run_ok(Command::new("age-keygen").arg("-y").arg(&key));
+    let backup = node.root().join("snap.db.zst.age");
+    let pki = node.pki();
+    run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg("--endpoints")
+            .arg(node.endpoint())
+            .arg("--cacert")
+            .arg(pki.join("etcd/ca.crt"))
+            .arg("--cert")
+            .arg(pki.join("etcd/healthcheck-client.crt"))
+            .arg("--key")
+            .arg(pki.join("etcd/healthcheck-client.key"))
+            .args(["--quiet", "--compress", "-r", recipient.trim()])
+            .arg(&backup),
+    );
+    let status = run_ok(
+        Command::new(tool("etcd-snap-status"))
+            .arg("-i")
+            .arg(&key)
+            .args(["-w", "json"])
+            .arg(&backup),
+    );
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let revision = status["revision"].as_i64().unwrap();
+    // After the backup: a new object and a changed one.
+    node.put("/registry/configmaps/default/after-backup", "new");
+    node.put("/registry/configmaps/default/app", "v2");
+    (backup, key, revision)
+}
+
+/// The keys the backup holds.
+fn backup_keys() -> Vec<String> {
+    [
+        "/registry/configmaps/default/app",
+        "/registry/deployments/default/web",
+        "/registry/namespaces/default",
+        "/registry/namespaces/kube-system",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+#[test]
+fn dry_run_then_restore_on_a_kubeadm_node() {
+    let node = Node::new();
+    let kubelet = node.kubelet();
+    node.wait_ready();
+    let (backup, key, backup_rev) = load_and_back_up(&node);
+    let (backup, key) = (backup.to_str().unwrap(), key.to_str().unwrap());
+    let manifests_before = node.manifest_bytes();
+    let etc_before = node.ls("etc/kubernetes");
+    assert_eq!(node.ls("var/lib"), ["etcd"]);
+
+    // kubeadm-restore -i KEY BACKUP: checks, prints the plan, changes nothing.
+    let dry = node.restore(&["-i", key, backup]);
+    assert_eq!(dry.code(), 0, "dry run failed");
+    let data = node.data_dir();
+    let manifests = node.manifests();
+    for expected in [
+        "DRY RUN".to_string(),
+        "member name:          cp1".to_string(),
+        format!("data dir (host):      {}", data.display()),
+        format!(
+            "$ mv {m}/kube-apiserver.yaml {root}/etc/kubernetes/manifests.before-restore-",
+            m = manifests.display(),
+            root = node.root().display()
+        ),
+        "kube-scheduler.yaml".to_string(),
+        format!(
+            "$ etcd-snap-restore {backup} --data-dir {}.restored-",
+            data.display()
+        ),
+        format!("-i {key} --name cp1 --initial-cluster cp1=https://127.0.0.1:"),
+        "--k8s --owner".to_string(),
+        format!("$ mv {d} {d}.before-restore-", d = data.display()),
+        format!("/etcd.yaml {}/etcd.yaml", manifests.display()),
+        "/readyz".to_string(),
+        "nothing was changed".to_string(),
+    ] {
+        assert!(
+            dry.stdout.contains(&expected),
+            "dry run does not print {expected:?}"
+        );
+    }
+    assert_eq!(
+        node.manifest_bytes(),
+        manifests_before,
+        "dry run changed the manifests"
+    );
+    assert_eq!(
+        node.ls("etc/kubernetes"),
+        etc_before,
+        "dry run created something"
+    );
+    assert_eq!(node.ls("var/lib"), ["etcd"], "dry run created something");
+    let mut after_backup = backup_keys();
+    after_backup.push("/registry/configmaps/default/after-backup".into());
+    after_backup.sort();
+    assert_eq!(node.registry_keys(), after_backup, "etcd stopped serving");
+
+    // kubeadm-restore --yes -i KEY BACKUP
+    let out = node.restore(&["--yes", "-i", key, backup]);
+    assert_eq!(out.code(), 0, "restore failed");
+    assert_eq!(node.registry_keys(), backup_keys(), "not the backup's data");
+    let app = run_ok(node.etcdctl().args([
+        "get",
+        "/registry/configmaps/default/app",
+        "--print-value-only",
+    ]));
+    assert_eq!(app.trim(), "v1");
+    assert_eq!(
+        node.revision(),
+        backup_rev + K8S_BUMP,
+        "revision not bumped by 1e9"
+    );
+    assert_eq!(node.readyz(), ("200".to_string(), "ok".to_string()));
+    assert_eq!(
+        node.manifest_bytes(),
+        manifests_before,
+        "manifests not all back"
+    );
+    assert_eq!(
+        node.ls("etc/kubernetes"),
+        etc_before,
+        "backup dir left behind"
+    );
+    let var_lib = node.ls("var/lib");
+    assert_eq!(var_lib.len(), 2, "{var_lib:?}");
+    let aside = node.root().join("var/lib").join(&var_lib[1]);
+    assert!(
+        var_lib[1].starts_with("etcd.before-restore-"),
+        "{var_lib:?}"
+    );
+    assert!(
+        aside.join("member/snap/db").is_file(),
+        "old data dir not kept"
+    );
+    for expected in [
+        "DONE: etcd on cp1 serves the snapshot".to_string(),
+        "HOW TO ROLL BACK".to_string(),
+        format!("mv {d} {d}.restore-failed-", d = data.display()),
+        format!("&& mv {} {}", aside.display(), data.display()),
+    ] {
+        assert!(out.stdout.contains(&expected), "output lacks {expected:?}");
+    }
+    drop(kubelet);
+}
+
+#[test]
+fn corrupt_snapshot_is_refused_before_anything_moves() {
+    let node = Node::new();
+    let _kubelet = node.kubelet();
+    node.wait_ready();
+    let (backup, key, _) = load_and_back_up(&node);
+    // The raw snapshot, cut in half.
+    let plain = node.root().join("snap.db");
+    let decrypted = run(Command::new("sh").arg("-c").arg(format!(
+        "age -d -i '{}' '{}' | zstd -dc > '{}'",
+        key.display(),
+        backup.display(),
+        plain.display()
+    )));
+    assert!(decrypted.success(), "{}", decrypted.stderr);
+    let bytes = fs::read(&plain).unwrap();
+    let cut = node.root().join("cut.db");
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let manifests_before = node.manifest_bytes();
+    let etc_before = node.ls("etc/kubernetes");
+
+    let out = node.restore(&["--yes", cut.to_str().unwrap()]);
+    assert_eq!(out.code(), 4, "a corrupt snapshot must exit 4");
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert!(
+        !out.stdout.contains("$ mv"),
+        "a move was printed: {}",
+        out.stdout
+    );
+    assert_eq!(node.manifest_bytes(), manifests_before);
+    assert_eq!(node.ls("etc/kubernetes"), etc_before);
+    assert_eq!(node.ls("var/lib"), ["etcd"]);
+    assert_eq!(node.readyz().0, "200");
+    assert!(node
+        .registry_keys()
+        .contains(&"/registry/configmaps/default/after-backup".to_string()));
+}
+
+#[test]
+fn etcd_not_coming_back_times_out_with_rollback_steps() {
+    let node = Node::new();
+    let kubelet = node.kubelet();
+    node.wait_ready();
+    let (backup, key, _) = load_and_back_up(&node);
+    // No kubelet: the manifests go back but nothing starts etcd.
+    drop(kubelet);
+
+    let out = node.restore(&[
+        "--yes",
+        "--etcd-timeout",
+        "3s",
+        "-i",
+        key.to_str().unwrap(),
+        backup.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), 3, "waiting for etcd must time out with exit 3");
+    let data = node.data_dir();
+    let var_lib = node.ls("var/lib");
+    let aside = node.root().join("var/lib").join(&var_lib[1]);
+    assert!(
+        var_lib[1].starts_with("etcd.before-restore-"),
+        "{var_lib:?}"
+    );
+    let etc = node.ls("etc/kubernetes");
+    let backup_dir = node.root().join("etc/kubernetes").join(
+        etc.iter()
+            .find(|n| n.starts_with("manifests.before-restore-"))
+            .unwrap(),
+    );
+    let manifests = node.manifests();
+    for expected in [
+        "etcd did not become healthy within 3s".to_string(),
+        "HOW TO ROLL BACK".to_string(),
+        format!(
+            "mv {}/etcd.yaml {}/",
+            manifests.display(),
+            backup_dir.display()
+        ),
+        format!("&& mv {} {}", aside.display(), data.display()),
+        format!(
+            "mv {}/kube-apiserver.yaml {}/",
+            backup_dir.display(),
+            manifests.display()
+        ),
+    ] {
+        assert!(out.stderr.contains(&expected), "stderr lacks {expected:?}");
+    }
+    // What the run left: etcd.yaml back, the others waiting, the old data aside.
+    assert_eq!(node.ls("etc/kubernetes/manifests"), ["etcd.yaml"]);
+
+    // Follow the printed steps: stop etcd (move its manifest out), swap the data back, start all.
+    fs::rename(manifests.join("etcd.yaml"), backup_dir.join("etcd.yaml")).unwrap();
+    fs::rename(&data, node.root().join("var/lib/etcd.restore-failed")).unwrap();
+    fs::rename(&aside, &data).unwrap();
+    for (name, _) in MANIFESTS {
+        fs::rename(backup_dir.join(name), manifests.join(name)).unwrap();
+    }
+    fs::remove_dir(&backup_dir).unwrap();
+    let _kubelet = node.kubelet();
+    node.wait_ready();
+    assert!(
+        node.registry_keys()
+            .contains(&"/registry/configmaps/default/after-backup".to_string()),
+        "the rollback did not bring back the data from before the restore"
+    );
+}
+
+#[test]
+fn usage_errors_and_a_manifest_without_a_needed_flag_exit_2() {
+    let node = Node::new();
+    let help = node.restore(&["--help"]);
+    assert_eq!(help.code(), 0);
+    for flag in [
+        "--yes",
+        "--identity",
+        "--no-k8s-bump",
+        "--initial-cluster",
+        "--manifests-dir",
+        "--pki-dir",
+        "--backup-dir",
+        "--readyz-check",
+        "--stop-timeout",
+        "--etcd-timeout",
+        "--apiserver-timeout",
+        "EXIT CODES",
+    ] {
+        assert!(help.stdout.contains(flag), "--help lacks {flag}");
+    }
+    assert_eq!(node.restore(&[]).code(), 2, "no SNAPSHOT");
+    let snap = node.root().join("any.db");
+    fs::write(&snap, "x").unwrap();
+    let snap = snap.to_str().unwrap();
+    assert_eq!(node.restore(&["--bogus", snap]).code(), 2);
+    assert_eq!(node.restore(&["--stop-timeout", "soon", snap]).code(), 2);
+
+    // etcd.yaml without --name: a clear error before anything else happens.
+    let etcd_yaml = node.manifests().join("etcd.yaml");
+    let text = fs::read_to_string(&etcd_yaml).unwrap();
+    let without_name: String = text
+        .lines()
+        .filter(|l| !l.contains("- --name="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    fs::write(&etcd_yaml, &without_name).unwrap();
+    let out = node.restore(&["--yes", snap]);
+    assert_eq!(out.code(), 2);
+    assert!(
+        out.stderr
+            .contains("etcd.yaml: no --name in spec.containers[0].command"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(fs::read_to_string(&etcd_yaml).unwrap(), without_name);
+    assert_eq!(node.ls("etc/kubernetes/manifests").len(), 3);
+}
