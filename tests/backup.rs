@@ -1,0 +1,927 @@
+//! `scripts/etcd-backup` and `examples/systemd/` against a real etcd 3.5.
+//!
+//! Each test starts its own one-member etcd on free loopback ports, with mutual TLS whose
+//! certificates are laid out the way kubeadm lays out `/etc/kubernetes/pki/etcd` (`ca.crt`,
+//! `server.crt`, `server.key`) in a temporary directory that `--pki-dir`/`ETCD_BACKUP_PKI_DIR`
+//! points at. Backups go to a temporary directory, or over ssh to a real OpenSSH server on
+//! loopback (`Sshd`). Failures are made real where possible (etcd killed mid-stream, nothing
+//! listening on the ssh port); corruption in storage comes from stand-in `age`/`ssh` wrappers
+//! first in `PATH` that flip one byte of what they pass on.
+//!
+//! What this cannot show: the units under a running systemd (PID 1 here is not systemd, so the
+//! sandbox options are checked by `systemd-analyze verify`/`security --offline`, and the unit's
+//! command line with its environment file is run without the sandbox), and a real kubeadm node.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use etcd_snap_e2e::support::{self, free_port, run, run_ok, wait_until, Cluster, Sshd, Version};
+use etcd_snap_e2e::{example, path_with_tools, script, tool};
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A control-plane node in miniature: one etcd 3.5 member (mutual TLS unless `plain`), a
+/// kubeadm-shaped `etc/kubernetes/pki/etcd`, an age key pair, an empty backup directory and a
+/// directory for stand-in programs, all under one temporary directory.
+struct Node {
+    cluster: Cluster,
+    root: TempDir,
+    recipient: String,
+}
+
+impl Node {
+    /// A node whose etcd speaks mutual TLS, as on kubeadm.
+    fn start() -> Node {
+        Node::with(Cluster::builder(Version::V3_5).tls().start())
+    }
+
+    /// A node whose etcd speaks plain HTTP (the gateway loader needs it).
+    fn start_plain() -> Node {
+        Node::with(Cluster::builder(Version::V3_5).start())
+    }
+
+    fn with(cluster: Cluster) -> Node {
+        let root = tempfile::tempdir().unwrap();
+        for d in ["etc/kubernetes/pki/etcd", "backups", "fakebin"] {
+            fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        if let Some(tls) = cluster.tls_files() {
+            let pki = root.path().join("etc/kubernetes/pki/etcd");
+            fs::copy(&tls.ca, pki.join("ca.crt")).unwrap();
+            fs::copy(&tls.server_cert, pki.join("server.crt")).unwrap();
+            fs::copy(&tls.server_key, pki.join("server.key")).unwrap();
+        }
+        let key = root.path().join("backup.key");
+        run_ok(Command::new("age-keygen").arg("-o").arg(&key));
+        let recipient = run_ok(Command::new("age-keygen").arg("-y").arg(&key))
+            .trim()
+            .to_string();
+        Node {
+            cluster,
+            root,
+            recipient,
+        }
+    }
+
+    fn pki(&self) -> PathBuf {
+        self.root.path().join("etc/kubernetes/pki/etcd")
+    }
+
+    fn dest(&self) -> PathBuf {
+        self.root.path().join("backups")
+    }
+
+    fn identity(&self) -> PathBuf {
+        self.root.path().join("backup.key")
+    }
+
+    fn fakebin(&self) -> PathBuf {
+        self.root.path().join("fakebin")
+    }
+
+    /// `127.0.0.1:PORT`, without a scheme: TLS follows from the certificates, as with etcdctl.
+    fn endpoint(&self) -> String {
+        self.cluster.host_ports()[0].clone()
+    }
+
+    /// `etcd-backup` with the workspace tools (and any stand-ins) in `PATH`,
+    /// `ETCDCTL_ENDPOINTS` set, and for a TLS node `ETCD_BACKUP_PKI_DIR` pointing at the
+    /// kubeadm-shaped PKI; no other `ETCDCTL_*`/`ETCD_*` variable is inherited.
+    fn backup(&self) -> Command {
+        let mut cmd = Command::new(script("etcd-backup"));
+        clean_env(&mut cmd);
+        cmd.env(
+            "PATH",
+            format!("{}:{}", self.fakebin().display(), path_with_tools()),
+        )
+        .env("ETCDCTL_ENDPOINTS", self.endpoint())
+        .stdin(Stdio::null());
+        if self.cluster.tls_files().is_some() {
+            cmd.env("ETCD_BACKUP_PKI_DIR", self.pki());
+        }
+        cmd
+    }
+
+    /// The cluster ID in hex, from `etcdctl endpoint status -w json` (decimal there).
+    fn cluster_id(&self) -> String {
+        format!("{:x}", self.status_header()["cluster_id"].as_u64().unwrap())
+    }
+
+    /// The current revision, from `etcdctl endpoint status -w json`.
+    fn revision(&self) -> u64 {
+        self.status_header()["revision"].as_u64().unwrap()
+    }
+
+    fn status_header(&self) -> Value {
+        let out = run_ok(
+            self.cluster
+                .etcdctl()
+                .args(["endpoint", "status", "-w", "json"]),
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v[0]["Status"]["header"].clone()
+    }
+
+    /// Puts `n` keys `/app/0..n`.
+    fn put_keys(&self, n: usize) {
+        for i in 0..n {
+            self.cluster
+                .put(&format!("/app/{i}"), &format!("value {i}"));
+        }
+    }
+
+    /// Writes an executable stand-in `fakebin/NAME` (a bash script).
+    fn fake(&self, name: &str, body: &str) {
+        let path = self.fakebin().join(name);
+        fs::write(&path, format!("#!/bin/bash\n{body}")).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// Removes every inherited `ETCDCTL_*`/`ETCD_*` variable, so a developer's shell cannot change
+/// what the script does.
+fn clean_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("ETCDCTL_") || k.starts_with("ETCD_") {
+            cmd.env_remove(k.as_ref());
+        }
+    }
+}
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// `etcd-<cid>-<YYYYmmddTHHMMSSZ>-r<rev>.<ext>` → (timestamp, revision), or `None`.
+fn parse_name(name: &str, cid: &str, ext: &str) -> Option<(String, u64)> {
+    let rest = name.strip_prefix(&format!("etcd-{cid}-"))?;
+    let rest = rest.strip_suffix(&format!(".{ext}"))?;
+    let (stamp, rev) = rest.split_once("-r")?;
+    let b = stamp.as_bytes();
+    let shape_ok = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    let rev_ok = !rev.is_empty() && rev.bytes().all(|c| c.is_ascii_digit());
+    (shape_ok && rev_ok).then(|| (stamp.to_string(), rev.parse().unwrap()))
+}
+
+/// The UTC time `secs_ago` seconds ago (negative: in the future) as in the names.
+fn stamp(secs_ago: i64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    run_ok(Command::new("date").args([
+        "-u",
+        "-d",
+        &format!("@{}", now - secs_ago),
+        "+%Y%m%dT%H%M%SZ",
+    ]))
+    .trim()
+    .to_string()
+}
+
+/// `bash -c 'set -o pipefail; SCRIPT' _ ARGS...` with the tools in `PATH`.
+fn sh(script: &str, args: &[&Path]) -> String {
+    run_ok(
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -euo pipefail; {script}"))
+            .arg("_")
+            .args(args)
+            .env("PATH", path_with_tools()),
+    )
+}
+
+/// `etcdutl snapshot status FILE -w json`.
+fn etcdutl_status(db: &Path) -> Value {
+    let etcdutl = support::etcd_bin(Version::V3_5, "etcdutl");
+    let out = run_ok(
+        Command::new(etcdutl)
+            .args(["snapshot", "status", "-w", "json"])
+            .arg(db),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// `etcd-snap-status -w json FILE` (with `-i IDENTITY` when given).
+fn snap_status(file: &Path, identity: Option<&Path>) -> Value {
+    let mut cmd = Command::new(tool("etcd-snap-status"));
+    cmd.args(["-w", "json"]);
+    if let Some(id) = identity {
+        cmd.arg("-i").arg(id);
+    }
+    serde_json::from_str(&run_ok(cmd.arg(file))).unwrap()
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn running(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// `ssh` options for the fixture (its `ssh_args()` without the destination), as one string.
+fn ssh_opts(sshd: &Sshd) -> String {
+    let mut args = sshd.ssh_args();
+    args.pop();
+    args.join(" ")
+}
+
+#[test]
+fn local_backup_of_a_kubeadm_tls_member_is_named_by_cluster_and_revision_and_restorable() {
+    let node = Node::start();
+    node.put_keys(5);
+    let cid = node.cluster_id();
+    let before = stamp(0);
+
+    // etcd-backup --pki-dir /etc/kubernetes/pki/etcd -r age1... /var/backups/etcd
+    let out = run(node
+        .backup()
+        .env_remove("ETCD_BACKUP_PKI_DIR")
+        .arg("--pki-dir")
+        .arg(node.pki())
+        .args(["-r", &node.recipient])
+        .arg(node.dest()));
+    assert!(out.success(), "etcd-backup failed: {out:?}");
+    assert!(
+        out.stderr.contains("kubeadm certificates"),
+        "stderr: {}",
+        out.stderr
+    );
+    let after = stamp(0);
+
+    let stored = names(&node.dest());
+    assert_eq!(stored.len(), 1, "exactly one file, no .part: {stored:?}");
+    let name = &stored[0];
+    assert_eq!(
+        out.stdout,
+        format!("{}/{name}\n", node.dest().display()),
+        "stdout is the location"
+    );
+    let (ts, rev) = parse_name(name, &cid, "db.zst.age")
+        .unwrap_or_else(|| panic!("{name} is not etcd-{cid}-<UTC time>-r<rev>.db.zst.age"));
+    assert!(
+        before <= ts && ts <= after,
+        "{ts} not in [{before}, {after}]"
+    );
+    assert_eq!(
+        rev,
+        node.revision(),
+        "the name carries the snapshot's revision"
+    );
+    let file = node.dest().join(name);
+    assert_eq!(
+        fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // age -d -i backup.key FILE | zstd -d > snap.db; etcdutl snapshot status snap.db
+    let db = node.root.path().join("snap.db");
+    sh(
+        r#"age -d -i "$1" "$2" | zstd -dc > "$3""#,
+        &[&node.identity(), &file, &db],
+    );
+    let ours = etcdutl_status(&db);
+    let reference = node.root.path().join("reference.db");
+    run_ok(
+        node.cluster
+            .etcdctl()
+            .args(["snapshot", "save"])
+            .arg(&reference),
+    );
+    let theirs = etcdutl_status(&reference);
+    assert_eq!(ours["revision"].as_u64(), Some(rev));
+    assert_eq!(ours["totalKey"], theirs["totalKey"], "etcdutl's key count");
+    assert_eq!(ours["hash"], theirs["hash"], "etcdutl's hash");
+    assert_eq!(snap_status(&db, None)["liveKeys"].as_u64(), Some(5));
+}
+
+#[test]
+fn identity_mode_reads_back_and_no_encrypt_stores_verified_zstd() {
+    let node = Node::start();
+    node.put_keys(3);
+    let cid = node.cluster_id();
+
+    // etcd-backup -r age1... --verify-identity backup.key DIR
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--verify-identity"])
+        .arg(node.identity())
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("read back, decrypted"),
+        "{}",
+        out.stderr
+    );
+    let age_file = PathBuf::from(out.stdout.trim());
+    let status = snap_status(&age_file, Some(&node.identity()));
+    assert_eq!(status["layers"], serde_json::json!(["age", "zstd"]));
+    assert_eq!(status["liveKeys"].as_u64(), Some(3));
+
+    // Without recipients the run is refused, unless --no-encrypt says so.
+    let refused = run(node.backup().arg(node.dest()));
+    assert_eq!(refused.code(), 2, "{refused:?}");
+    assert!(
+        refused.stderr.contains("--no-encrypt"),
+        "{}",
+        refused.stderr
+    );
+
+    node.cluster.put("/app/more", "x");
+    let out = run(node.backup().arg("--no-encrypt").arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    let zst = PathBuf::from(out.stdout.trim());
+    let name = zst.file_name().unwrap().to_str().unwrap();
+    let (_, rev) = parse_name(name, &cid, "db.zst").expect(name);
+    assert_eq!(rev, node.revision());
+    let db = node.root.path().join("plain.db");
+    sh(r#"zstd -dc "$1" > "$2""#, &[&zst, &db]);
+    assert_eq!(etcdutl_status(&db)["revision"].as_u64(), Some(rev));
+    assert_eq!(names(&node.dest()).len(), 2);
+}
+
+#[test]
+fn ssh_destination_stores_verifies_and_prunes_on_the_remote_host() {
+    let node = Node::start();
+    let sshd = Sshd::start();
+    let remote_dir = sshd.dir().join("srv-etcd");
+    fs::create_dir(&remote_dir).unwrap();
+    let dest = format!("{}@127.0.0.1:{}", sshd.user(), remote_dir.display());
+    let cid = node.cluster_id();
+    let old = format!("etcd-{cid}-{}-r1.db.zst.age", stamp(3 * 86400));
+    fs::write(remote_dir.join(&old), "an old backup").unwrap();
+
+    // etcd-backup -r age1... --ssh-opts '-p PORT -i KEY ...' --keep 1 root@127.0.0.1:/srv/etcd
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--keep", "1", "--ssh-opts"])
+        .arg(ssh_opts(&sshd))
+        .arg(&dest));
+    assert!(out.success(), "{out:?}\nsshd log:\n{}", sshd.log_tail());
+    let stored = names(&remote_dir);
+    assert_eq!(stored.len(), 1, "the old backup is pruned: {stored:?}");
+    assert_eq!(out.stdout, format!("{dest}/{}\n", stored[0]));
+    assert!(out.stderr.contains(&format!("deleted {dest}/{old}")));
+
+    // The same with a full read-back over ssh, options from the environment.
+    node.cluster.put("/app/x", "1");
+    let out = run(node
+        .backup()
+        .env("ETCD_BACKUP_SSH_OPTS", ssh_opts(&sshd))
+        .env("ETCD_BACKUP_VERIFY_IDENTITY", node.identity())
+        .args(["-r", &node.recipient])
+        .arg(&dest));
+    assert!(out.success(), "{out:?}");
+    let file = remote_dir.join(out.stdout.trim().rsplit('/').next().unwrap());
+    let status = snap_status(&file, Some(&node.identity()));
+    assert_eq!(status["revision"].as_u64(), Some(node.revision()));
+    assert_eq!(names(&remote_dir).len(), 2);
+}
+
+#[test]
+fn retention_by_count_keeps_the_newest_and_touches_only_this_clusters_backups() {
+    let node = Node::start();
+    let cid = node.cluster_id();
+    let backup = |hours_ago: i64, rev: u64| {
+        format!("etcd-{cid}-{}-r{rev}.db.zst.age", stamp(hours_ago * 3600))
+    };
+    let older = [backup(5, 10), backup(4, 11), backup(3, 9), backup(2, 12)];
+    let unrelated = [
+        format!("etcd-0123abcd-{}-r1.db.zst.age", stamp(9 * 3600)),
+        format!("etcd-{cid}-{}-r1.db.zst.age.bak", stamp(9 * 3600)),
+        format!("etcd-{cid}-{}-r1.db", stamp(9 * 3600)),
+        format!("etcd-{cid}-{}.db.zst.age.part", stamp(3600)),
+        "notes.txt".to_string(),
+    ];
+    for n in older.iter().chain(&unrelated) {
+        fs::write(node.dest().join(n), "x").unwrap();
+    }
+
+    // etcd-backup -r age1... --keep 3 DIR
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--keep", "3"])
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    let new = out.stdout.trim().rsplit('/').next().unwrap().to_string();
+    let mut expected: Vec<String> = unrelated.to_vec();
+    expected.extend([new, older[3].clone(), older[2].clone()]);
+    expected.sort();
+    assert_eq!(names(&node.dest()), expected);
+}
+
+#[test]
+fn retention_by_age_reads_the_time_in_the_name_and_never_deletes_the_newest() {
+    let node = Node::start();
+    let cid = node.cluster_id();
+    let day = 86400;
+    let old_name_new_mtime = format!("etcd-{cid}-{}-r3.db.zst.age", stamp(40 * day));
+    let new_name_old_mtime = format!("etcd-{cid}-{}-r4.db.zst", stamp(2 * day));
+    let stale_part = format!("etcd-{cid}-{}.db.zst.age.part", stamp(2 * day));
+    let other_cluster = format!("etcd-feedbeef-{}-r3.db.zst.age", stamp(40 * day));
+    for n in [
+        &old_name_new_mtime,
+        &new_name_old_mtime,
+        &stale_part,
+        &other_cluster,
+    ] {
+        fs::write(node.dest().join(n), "x").unwrap();
+    }
+    let touch_old = node.dest().join(&new_name_old_mtime);
+    run_ok(
+        Command::new("touch")
+            .args(["-d", "2001-01-01"])
+            .arg(&touch_old),
+    );
+
+    // etcd-backup -r age1... --keep-days 30 DIR
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--keep-days", "30"])
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    let new = out.stdout.trim().rsplit('/').next().unwrap().to_string();
+    let mut expected = vec![new.clone(), new_name_old_mtime.clone(), other_cluster];
+    expected.sort();
+    assert_eq!(names(&node.dest()), expected, "stderr: {}", out.stderr);
+
+    // A backup named in the future (a clock that was ahead) is the newest: it stays, and so does
+    // the one just stored, even with --keep 1 --keep-days 1.
+    let future = format!("etcd-{cid}-{}-r2.db.zst.age", stamp(-400 * day));
+    fs::write(node.dest().join(&future), "x").unwrap();
+    node.cluster.put("/app/y", "1");
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--keep", "1", "--keep-days", "1"])
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    let newest = out.stdout.trim().rsplit('/').next().unwrap().to_string();
+    let left = names(&node.dest());
+    assert!(left.contains(&future) && left.contains(&newest), "{left:?}");
+    assert!(!left.contains(&new) && !left.contains(&new_name_old_mtime));
+}
+
+#[test]
+fn bad_calls_exit_2_before_anything_is_written() {
+    let node = Node::start();
+    for (args, says) in [
+        (vec!["-r", "age1notakey"], "bad age recipient"),
+        (vec!["-r", "ssh-ed25519 garbage"], "bad age recipient"),
+        (vec!["--keep", "0", "--no-encrypt"], "--keep 0"),
+        (vec!["--keep-days", "soon", "--no-encrypt"], "--keep-days"),
+        (
+            vec!["--no-encrypt", "--password", "secret"],
+            "ETCDCTL_PASSWORD",
+        ),
+        (vec!["--no-encrypt", "--frobnicate"], "unknown option"),
+    ] {
+        let out = run(node.backup().args(&args).arg(node.dest()));
+        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("secret"), "no secret in errors");
+    }
+    // A client certificate the server does not trust: etcd refuses the TLS setup.
+    let tls = node.cluster.tls_files().unwrap();
+    let out = run(node
+        .backup()
+        .arg("--no-encrypt")
+        .arg("--cacert")
+        .arg(&tls.ca)
+        .arg("--cert")
+        .arg(&tls.other_client_cert)
+        .arg("--key")
+        .arg(&tls.other_client_key)
+        .arg(node.dest()));
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+}
+
+#[test]
+fn unwritable_or_missing_destination_exits_6_and_leaves_nothing() {
+    let node = Node::start();
+    let file = node.root.path().join("a-file");
+    fs::write(&file, "x").unwrap();
+    for dest in [
+        file.clone(),
+        file.join("backups"),
+        node.root.path().join("missing"),
+        PathBuf::from("/proc/self"),
+    ] {
+        let out = run(node.backup().args(["-r", &node.recipient]).arg(&dest));
+        assert_eq!(out.code(), 6, "{}: {out:?}", dest.display());
+        assert_eq!(out.stdout, "");
+    }
+    assert_eq!(fs::read_to_string(&file).unwrap(), "x");
+}
+
+#[test]
+fn etcd_unreachable_exits_3_and_leaves_nothing() {
+    let mut node = Node::start();
+    node.cluster.kill_member(0);
+    let out = run(node.backup().args(["-r", &node.recipient]).arg(node.dest()));
+    assert_eq!(out.code(), 3, "{out:?}");
+    assert!(out.stderr.contains("cluster ID"), "{}", out.stderr);
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+}
+
+#[test]
+fn etcd_killed_mid_stream_exits_3_and_leaves_no_part_and_no_backup() {
+    let node = Node::start_plain();
+    // 8 MiB of incompressible values: more than the pipes and socket buffers hold (the stream
+    // breaks after about 0.6 MiB).
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let values: Vec<(String, Vec<u8>)> = (0..16)
+        .map(|i| {
+            let v: Vec<u8> = (0..512 * 1024)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            (format!("/big/{i}"), v)
+        })
+        .collect();
+    node.cluster.gateway().put_all(values, None);
+    // zstd that lets the first 64 KiB through, then kills etcd, then goes on.
+    let pid = node.cluster.pid(0).unwrap();
+    node.fake(
+        "zstd",
+        &format!("{{ head -c 65536; kill -KILL {pid}; sleep 0.5; cat; }} | /usr/bin/zstd \"$@\"\n"),
+    );
+    let out = run(node.backup().args(["-r", &node.recipient]).arg(node.dest()));
+    assert_eq!(out.code(), 3, "{out:?}");
+    assert!(
+        out.stderr.contains("etcd-snap-save failed"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+}
+
+#[test]
+fn ssh_host_unreachable_exits_3() {
+    let node = Node::start();
+    let sshd = Sshd::start();
+    let closed = free_port();
+    let opts = ssh_opts(&sshd).replace(&format!("-p {}", sshd.port()), &format!("-p {closed}"));
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--ssh-opts", &opts])
+        .arg(format!("{}@127.0.0.1:/tmp", sshd.user())));
+    assert_eq!(out.code(), 3, "{out:?}");
+    assert!(out.stderr.contains("ssh"), "{}", out.stderr);
+
+    // A remote directory that does not exist is the destination's problem: 6.
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--ssh-opts", &ssh_opts(&sshd)])
+        .arg(format!(
+            "{}@127.0.0.1:{}/missing",
+            sshd.user(),
+            sshd.dir().display()
+        )));
+    assert_eq!(out.code(), 6, "{out:?}");
+}
+
+#[test]
+fn sigterm_mid_run_stops_the_pipe_and_removes_the_part() {
+    let node = Node::start();
+    let pidfile = node.root.path().join("zstd.pid");
+    node.fake(
+        "zstd",
+        &format!("echo $$ > {}\nexec sleep 60\n", pidfile.display()),
+    );
+    let mut child = node
+        .backup()
+        .args(["-r", &node.recipient])
+        .arg(node.dest())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+            fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
+        }),
+        "the pipe did not start"
+    );
+    let stuck: u32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let part: Vec<String> = names(&node.dest());
+    assert!(
+        part.len() == 1 && part[0].ends_with(".db.zst.age.part"),
+        "{part:?}"
+    );
+
+    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+    assert!(
+        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            !running(stuck)
+        }),
+        "the stuck pipe stage {stuck} is still running"
+    );
+}
+
+#[test]
+fn corruption_in_storage_exits_4_and_leaves_no_backup() {
+    // Identity mode, local: an age that flips one byte of what it encrypts.
+    let node = Node::start();
+    node.fake(
+        "age",
+        "set -o pipefail
+case \" $* \" in *' -d '*|*' --decrypt '*) exec /usr/bin/age \"$@\";; esac
+/usr/bin/age \"$@\" | { head -c 300; head -c 1 | LC_ALL=C tr '\\000-\\377' '\\001-\\377\\000'; cat; }
+",
+    );
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--verify-identity"])
+        .arg(node.identity())
+        .arg(node.dest()));
+    assert_eq!(out.code(), 4, "{out:?}");
+    assert!(out.stderr.contains("verification failed"), "{}", out.stderr);
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+    fs::remove_file(node.fakebin().join("age")).unwrap();
+
+    // Pipe mode, over ssh: an ssh whose `cat > FILE` stores one byte changed.
+    let sshd = Sshd::start();
+    let remote_dir = sshd.dir().join("srv");
+    fs::create_dir(&remote_dir).unwrap();
+    node.fake(
+        "ssh",
+        "set -o pipefail
+case \"${!#}\" in
+  *'cat > '*) { head -c 300; head -c 1 | LC_ALL=C tr '\\000-\\377' '\\001-\\377\\000'; cat; } | /usr/bin/ssh \"$@\" ;;
+  *) exec /usr/bin/ssh \"$@\" ;;
+esac
+",
+    );
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--ssh-opts", &ssh_opts(&sshd)])
+        .arg(format!(
+            "{}@127.0.0.1:{}",
+            sshd.user(),
+            remote_dir.display()
+        )));
+    assert_eq!(out.code(), 4, "{out:?}");
+    assert!(out.stderr.contains("stored bytes differ"), "{}", out.stderr);
+    assert_eq!(names(&remote_dir), Vec::<String>::new());
+}
+
+#[test]
+fn help_documents_every_flag_variable_and_exit_code() {
+    let out = run(Command::new(script("etcd-backup")).arg("--help"));
+    assert!(out.success(), "{out:?}");
+    for word in [
+        "--recipient",
+        "--recipients-file",
+        "--no-encrypt",
+        "--verify-identity",
+        "--keep ",
+        "--keep-days",
+        "--compress-level",
+        "--pki-dir",
+        "--ssh-opts",
+        "--dry-run",
+        "--quiet",
+        "--endpoints",
+        "--cacert",
+        "--cert",
+        "--key",
+        "--password-file",
+        "ETCD_BACKUP_DEST",
+        "ETCD_BACKUP_RECIPIENTS_FILE",
+        "ETCD_BACKUP_NO_ENCRYPT",
+        "ETCD_BACKUP_VERIFY_IDENTITY",
+        "ETCD_BACKUP_KEEP",
+        "ETCD_BACKUP_KEEP_DAYS",
+        "ETCD_BACKUP_COMPRESS_LEVEL",
+        "ETCD_BACKUP_PKI_DIR",
+        "ETCD_BACKUP_SSH_OPTS",
+        "ETCDCTL_PASSWORD",
+        "TMPDIR",
+        "\n  2  usage",
+        "\n  3  transient",
+        "\n  4  integrity",
+        "\n  5  refused",
+        "\n  6  local I/O",
+        "\n130  interrupted (SIGINT), 143 terminated (SIGTERM)",
+    ] {
+        assert!(out.stdout.contains(word), "--help lacks {word:?}");
+    }
+}
+
+#[test]
+fn dry_run_names_what_pruning_would_delete_and_changes_nothing() {
+    let node = Node::start();
+    let cid = node.cluster_id();
+    let old = format!("etcd-{cid}-{}-r1.db.zst.age", stamp(90 * 86400));
+    fs::write(node.dest().join(&old), "x").unwrap();
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--keep-days", "30", "--dry-run"])
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("would delete {}/{old}", node.dest().display())),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(names(&node.dest()), vec![old]);
+}
+
+/// The `KEY=VALUE` lines of a systemd environment file (comments skipped, quotes removed).
+fn env_file(path: &Path) -> BTreeMap<String, String> {
+    fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_string(), v.trim_matches('"').to_string())
+        })
+        .collect()
+}
+
+/// The values of `Key=` in a unit file, in order.
+fn unit_values(unit: &str, key: &str) -> Vec<String> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `systemd-analyze`, which `scripts/setup` installs (package `systemd`).
+fn systemd_analyze() -> Command {
+    let path = Path::new("/usr/bin/systemd-analyze");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup (it installs systemd)",
+        path.display()
+    );
+    Command::new(path)
+}
+
+/// The units copied into `dir` with `ExecStart` pointing at this checkout's script (verify
+/// checks that the program exists).
+fn units_in(dir: &Path) -> PathBuf {
+    let service = fs::read_to_string(example("systemd/etcd-backup.service")).unwrap();
+    let service = service.replace(
+        "ExecStart=/usr/local/bin/etcd-backup",
+        &format!("ExecStart={}", script("etcd-backup").display()),
+    );
+    fs::write(dir.join("etcd-backup.service"), service).unwrap();
+    fs::copy(
+        example("systemd/etcd-backup.timer"),
+        dir.join("etcd-backup.timer"),
+    )
+    .unwrap();
+    dir.join("etcd-backup.service")
+}
+
+#[test]
+fn systemd_units_verify_cleanly_and_the_service_is_sandboxed() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = units_in(dir.path());
+    let out = run(systemd_analyze()
+        .arg("verify")
+        .arg(&service)
+        .arg(dir.path().join("etcd-backup.timer")));
+    assert!(out.success() && out.stderr.is_empty(), "{out:?}");
+
+    let out = run(systemd_analyze()
+        .args(["security", "--offline=true", "--no-pager"])
+        .arg(&service));
+    assert!(out.success(), "{out:?}");
+    let level: f64 = out
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once("Overall exposure level for etcd-backup.service: "))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no exposure level in:\n{}", out.stdout));
+    assert!(level <= 2.0, "exposure {level}:\n{}", out.stdout);
+
+    let unit = fs::read_to_string(example("systemd/etcd-backup.service")).unwrap();
+    let env = env_file(&example("systemd/etcd-backup.env"));
+    let rw = unit_values(&unit, "ReadWritePaths").join(" ");
+    assert!(
+        rw.contains(&env["ETCD_BACKUP_DEST"]),
+        "ReadWritePaths= ({rw}) must allow ETCD_BACKUP_DEST ({})",
+        env["ETCD_BACKUP_DEST"]
+    );
+    let timer = fs::read_to_string(example("systemd/etcd-backup.timer")).unwrap();
+    assert_eq!(unit_values(&timer, "OnCalendar"), ["*-*-* 03:17:00"]);
+}
+
+#[test]
+fn systemd_exec_start_with_the_example_environment_file_backs_up() {
+    let node = Node::start();
+    let unit = fs::read_to_string(example("systemd/etcd-backup.service")).unwrap();
+    let exec = unit_values(&unit, "ExecStart");
+    assert_eq!(exec.len(), 1, "one ExecStart: {exec:?}");
+    let mut argv: Vec<String> = exec[0].split_whitespace().map(str::to_string).collect();
+    assert_eq!(argv[0], "/usr/local/bin/etcd-backup");
+    argv[0] = script("etcd-backup").display().to_string();
+    assert_eq!(
+        unit_values(&unit, "EnvironmentFile"),
+        ["/etc/etcd-backup/etcd-backup.env"]
+    );
+
+    // The example environment file, with this machine's paths in place of the node's.
+    let mut env = env_file(&example("systemd/etcd-backup.env"));
+    let recipients = node.root.path().join("recipients");
+    fs::write(&recipients, format!("{}\n", node.recipient)).unwrap();
+    for (key, value) in [
+        ("ETCD_BACKUP_DEST", node.dest().display().to_string()),
+        (
+            "ETCD_BACKUP_RECIPIENTS_FILE",
+            recipients.display().to_string(),
+        ),
+        ("ETCD_BACKUP_PKI_DIR", node.pki().display().to_string()),
+        ("ETCDCTL_ENDPOINTS", format!("https://{}", node.endpoint())),
+    ] {
+        assert!(env.contains_key(key), "the example sets {key}");
+        env.insert(key.to_string(), value);
+    }
+    // Environment= lines of the unit (TMPDIR=%t/etcd-backup), with %t a runtime directory here.
+    let runtime = node.root.path().join("run");
+    fs::create_dir_all(runtime.join("etcd-backup")).unwrap();
+    for line in unit_values(&unit, "Environment") {
+        let (k, v) = line.split_once('=').unwrap();
+        env.insert(
+            k.to_string(),
+            v.replace("%t", &runtime.display().to_string()),
+        );
+    }
+    let cid = node.cluster_id();
+    let old = format!("etcd-{cid}-{}-r1.db.zst.age", stamp(60 * 86400));
+    fs::write(node.dest().join(&old), "x").unwrap();
+
+    // As systemd runs it: a clean environment, PATH, the file's variables, umask from UMask=.
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .env_clear()
+        .env("PATH", path_with_tools())
+        .envs(&env)
+        .stdin(Stdio::null());
+    let out = run(&mut cmd);
+    assert!(out.success(), "{out:?}");
+    let left = names(&node.dest());
+    assert_eq!(
+        left.len(),
+        1,
+        "ETCD_BACKUP_KEEP_DAYS=30 pruned {old}: {left:?}"
+    );
+    assert!(
+        parse_name(&left[0], &cid, "db.zst.age").is_some(),
+        "{left:?}"
+    );
+    assert_eq!(names(&runtime.join("etcd-backup")), Vec::<String>::new());
+}
