@@ -243,6 +243,8 @@ struct Node {
     client_port: u16,
     /// The API server stand-in's port on 127.0.0.1.
     api_port: u16,
+    /// etcd's peer port on 127.0.0.1.
+    peer_port: u16,
 }
 
 impl Node {
@@ -256,11 +258,13 @@ impl Node {
             dir,
             client_port: free_port(),
             api_port: free_port(),
+            peer_port: free_port(),
         };
-        let (peer_port, metrics_port) = (free_port(), free_port());
+        let metrics_port = free_port();
         for d in [
             "etc/kubernetes/manifests",
             "etc/kubernetes/pki/etcd",
+            "var/lib",
             "logs",
         ] {
             fs::create_dir_all(node.root().join(d)).unwrap();
@@ -271,7 +275,7 @@ impl Node {
             let text = template
                 .replace("@ROOT@", node.root().to_str().unwrap())
                 .replace("@CLIENT_PORT@", &node.client_port.to_string())
-                .replace("@PEER_PORT@", &peer_port.to_string())
+                .replace("@PEER_PORT@", &node.peer_port.to_string())
                 .replace("@METRICS_PORT@", &metrics_port.to_string())
                 .replace("@API_PORT@", &node.api_port.to_string());
             fs::write(node.manifests().join(name), text).unwrap();
@@ -453,14 +457,36 @@ impl Node {
     /// `scripts/kubeadm-restore ARGS... --manifests-dir M --pki-dir P --no-crictl
     /// --readyz-check curl`, with the workspace tools first on PATH.
     fn restore(&self, args: &[&str]) -> CmdOutput {
-        let out = run(Command::new(script("kubeadm-restore"))
-            .args(args)
+        let mut cmd = Command::new(script("kubeadm-restore"));
+        cmd.args(args).arg("--no-crictl");
+        self.run_restore(cmd)
+    }
+
+    /// Like [`restore`](Self::restore) but with `crictl` on PATH: the stand-in
+    /// `tests/kubeadm/bin/crictl`, which lists the stand-in kubelet's containers.
+    fn restore_with_crictl(&self, args: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(script("kubeadm-restore"));
+        cmd.args(args)
+            .env("KUBELET_CONTAINERS", self.root().join("logs/containers"));
+        self.run_restore(cmd)
+    }
+
+    fn run_restore(&self, mut cmd: Command) -> CmdOutput {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let crictl_dir = support::repo_root().join("tests/kubeadm/bin");
+        let out = run(cmd
             .arg("--manifests-dir")
             .arg(self.manifests())
             .arg("--pki-dir")
             .arg(self.pki())
-            .args(["--no-crictl", "--readyz-check", "curl"])
-            .env("PATH", path_with_tools())
+            .args(["--readyz-check", "curl"])
+            .env(
+                "PATH",
+                format!("{}:{}", crictl_dir.display(), path_with_tools()),
+            )
             .stdin(Stdio::null()));
         eprintln!(
             "--- kubeadm-restore {args:?}: exit {}\n--- stdout\n{}--- stderr\n{}",
@@ -594,12 +620,14 @@ fn dry_run_then_restore_on_a_kubeadm_node() {
     assert_eq!(node.ls("var/lib"), ["etcd"]);
 
     // kubeadm-restore -i KEY BACKUP: checks, prints the plan, changes nothing.
-    let dry = node.restore(&["-i", key, backup]);
+    let dry = node.restore_with_crictl(&["-i", key, backup]);
     assert_eq!(dry.code(), 0, "dry run failed");
     let data = node.data_dir();
     let manifests = node.manifests();
     for expected in [
         "DRY RUN".to_string(),
+        "container check:      crictl and ports".to_string(),
+        "$ crictl ps --name '^kube-apiserver$' -q".to_string(),
         "member name:          cp1".to_string(),
         format!("data dir (host):      {}", data.display()),
         format!(
@@ -641,7 +669,7 @@ fn dry_run_then_restore_on_a_kubeadm_node() {
     assert_eq!(node.registry_keys(), after_backup, "etcd stopped serving");
 
     // kubeadm-restore --yes -i KEY BACKUP
-    let out = node.restore(&["--yes", "-i", key, backup]);
+    let out = node.restore_with_crictl(&["--yes", "-i", key, backup]);
     assert_eq!(out.code(), 0, "restore failed");
     assert_eq!(node.registry_keys(), backup_keys(), "not the backup's data");
     let app = run_ok(node.etcdctl().args([
@@ -842,4 +870,36 @@ fn usage_errors_and_a_manifest_without_a_needed_flag_exit_2() {
     );
     assert_eq!(fs::read_to_string(&etcd_yaml).unwrap(), without_name);
     assert_eq!(node.ls("etc/kubernetes/manifests").len(), 3);
+}
+
+#[test]
+fn a_multi_member_snapshot_needs_initial_cluster() {
+    let node = Node::new();
+    let cluster = support::Cluster::builder(Version::V3_5).members(3).start();
+    let snap = node.root().join("three.db");
+    run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg("--endpoints")
+            .arg(&cluster.endpoints()[0])
+            .arg("--quiet")
+            .arg(&snap),
+    );
+    drop(cluster);
+    let snap = snap.to_str().unwrap();
+
+    let out = node.restore(&["--yes", snap]);
+    assert_eq!(out.code(), 2);
+    assert!(
+        out.stderr
+            .contains("the snapshot comes from a 3-member cluster"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(node.ls("etc/kubernetes/manifests").len(), 3);
+
+    // Making this node a single-member cluster on purpose: the plan says so.
+    let single = format!("cp1=https://127.0.0.1:{}", node.peer_port);
+    let dry = node.restore(&["--initial-cluster", &single, snap]);
+    assert_eq!(dry.code(), 0);
+    assert!(dry.stdout.contains(&format!("--initial-cluster {single}")));
 }

@@ -7,14 +7,15 @@ process, with the command's first word resolved through --bin NAME=PATH (the "im
 manifest disappears or its content changes, the process gets SIGTERM (then SIGKILL after 10 s) and
 is reaped; a process that exits while its manifest is there is started again after 1 s
 (restartPolicy Always). Each pod's output is appended to --log-dir/<file>.log; what this kubelet
-does goes to stderr.
+does goes to stderr; --log-dir/containers lists "<container name> <pid>" of every running pod
+after each pass (read by the crictl stand-in, tests/kubeadm/bin/crictl).
 
 It stops every process and exits when stdin reaches EOF (the test dropped its handle), on SIGTERM
 or SIGINT, and when its parent dies (PR_SET_PDEATHSIG); the processes it starts get SIGKILL when it
 dies, so nothing outlives the test.
 
 Not modelled: containers, namespaces, mounts (hostPath volumes are used as they are, so manifests
-must name host paths), probes, images, mirror pods, crictl.
+must name host paths), probes, images, mirror pods, the CRI.
 """
 
 import argparse
@@ -46,6 +47,7 @@ class Pod:
         self.file = file
         self.digest = digest
         self.proc = None
+        self.container = file
         self.next_start = 0.0
 
 
@@ -68,12 +70,12 @@ class Kubelet:
         name = os.path.basename(argv[0])
         if name not in self.bins:
             raise ValueError(f"no --bin for {name!r} (image {c.get('image')!r})")
-        return [self.bins[name]] + [str(a) for a in argv[1:]]
+        return str(c.get("name", name)), [self.bins[name]] + [str(a) for a in argv[1:]]
 
     def start(self, pod):
         path = os.path.join(self.manifests, pod.file)
         try:
-            argv = self.command_of(path)
+            pod.container, argv = self.command_of(path)
         except Exception as e:  # a broken manifest is reported and retried, as the kubelet does
             log(f"{pod.file}: cannot run: {e}")
             pod.next_start = time.monotonic() + 1.0
@@ -128,6 +130,18 @@ class Kubelet:
             if pod.proc is None and now >= pod.next_start:
                 self.start(pod)
 
+    def write_state(self):
+        """--log-dir/containers: "<container name> <pid>" per running pod, for the crictl stand-in."""
+        lines = "".join(
+            f"{pod.container} {pod.proc.pid}\n"
+            for pod in self.pods.values()
+            if pod.proc is not None and pod.proc.poll() is None
+        )
+        tmp = os.path.join(self.log_dir, ".containers.tmp")
+        with open(tmp, "w") as f:
+            f.write(lines)
+        os.replace(tmp, os.path.join(self.log_dir, "containers"))
+
     def stop_all(self):
         for pod in self.pods.values():
             self.stop(pod, "kubelet stopping")
@@ -156,12 +170,14 @@ def main():
     try:
         while True:
             kubelet.sync()
+            kubelet.write_state()
             ready, _, _ = select.select([sys.stdin], [], [], 0.2)
             if ready and not os.read(sys.stdin.fileno(), 4096):
                 log("stdin closed")
                 break
     finally:
         kubelet.stop_all()
+        kubelet.write_state()
         log("stopped")
 
 
