@@ -9,8 +9,10 @@
 //! only while its etcd is healthy (`tests/kubeadm/kube-apiserver.py`), `kube-scheduler` a process
 //! that sleeps. Moving a manifest out stops its process; moving it back starts it again.
 //!
+//! A `crictl` stand-in (`tests/kubeadm/bin/crictl`) lists the stand-in kubelet's processes.
+//!
 //! What this cannot show: a real kubelet (its 20 s file-source poll, mirror pods, pod UIDs),
-//! containerd and `crictl`, real container mounts (the hostPath volumes point at host paths as
+//! containerd and the real `crictl`, real container mounts (the hostPath volumes point at host paths as
 //! they are), a real kube-apiserver with its watch caches, and a multi-member stacked cluster.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
@@ -851,10 +853,28 @@ fn usage_errors_and_a_manifest_without_a_needed_flag_exit_2() {
     assert_eq!(node.restore(&["--bogus", snap]).code(), 2);
     assert_eq!(node.restore(&["--stop-timeout", "soon", snap]).code(), 2);
 
-    // etcd.yaml without --name: a clear error before anything else happens.
+    // The data dir is the hostPath behind --data-dir's volumeMount, not --data-dir itself.
     let etcd_yaml = node.manifests().join("etcd.yaml");
-    let text = fs::read_to_string(&etcd_yaml).unwrap();
-    let without_name: String = text
+    let original = fs::read_to_string(&etcd_yaml).unwrap();
+    let root = node.root().display().to_string();
+    let disk = node.root().join("srv/etcd-disk");
+    fs::create_dir_all(&disk).unwrap();
+    let old_path = format!("      path: {root}/var/lib/etcd\n");
+    assert_eq!(original.matches(&old_path).count(), 1);
+    let moved = original.replace(&old_path, &format!("      path: {}\n", disk.display()));
+    fs::write(&etcd_yaml, &moved).unwrap();
+    let out = node.restore(&[snap]);
+    assert_eq!(out.code(), 4, "a 1-byte snapshot is not a snapshot");
+    assert!(
+        out.stdout
+            .contains(&format!("data dir (host):      {}\n", disk.display())),
+        "{}",
+        out.stdout
+    );
+    fs::write(&etcd_yaml, &original).unwrap();
+
+    // etcd.yaml without --name: a clear error before anything else happens.
+    let without_name: String = original
         .lines()
         .filter(|l| !l.contains("- --name="))
         .map(|l| format!("{l}\n"))
