@@ -1,0 +1,800 @@
+//! The Ansible playbooks of `examples/ansible` against three "hosts" on this machine.
+//!
+//! The inventory has three hosts with `ansible_connection: local`, each one member of a real
+//! etcd 3.5 cluster with its own free loopback ports and directories (data dir, WAL dir for one,
+//! pid and log files). etcd is started and stopped through `examples/ansible/test-support/
+//! etcd-service` (setsid, pid file), which the inventory plugs into the playbooks as
+//! `etcd_start_command`/`etcd_stop_command` in place of systemd:
+//!
+//! ```text
+//! ansible-lint --offline; ansible-playbook --syntax-check backup.yml restore-cluster.yml
+//! ansible-playbook -i inventory.json backup.yml                # → one verified backup, pruned
+//! ansible-playbook -i inventory.json restore-cluster.yml -e etcd_restore_snapshot=BACKUP ...
+//! etcd-health --cluster; etcdctl get "" --prefix -w json       # on every member: the backup's data
+//! ```
+//!
+//! Ansible comes from `scripts/setup` (`.deps/ansible`); when it is missing the tests fail, they
+//! never skip. Every etcd started here is killed by its pid file when the test ends.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use etcd_snap_e2e::{bin_dir, example, path_with_tools, support, tool};
+use serde_json::{json, Value};
+use support::{etcd_bin, free_port, repo_root, run, CmdOutput, TlsFiles, Version};
+
+/// The inventory names, in order: host, etcd member name.
+const HOSTS: [(&str, &str); 3] = [("node1", "etcd1"), ("node2", "etcd2"), ("node3", "etcd3")];
+
+/// `<repo>/.deps/ansible/bin/<tool>`; panics (CI or not) when `scripts/setup` has not installed it.
+fn ansible_bin(tool: &str) -> PathBuf {
+    let p = repo_root().join(".deps/ansible/bin").join(tool);
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/setup (it installs ansible-core and ansible-lint into .deps/ansible)",
+        p.display()
+    );
+    p
+}
+
+/// One member: its inventory host, etcd name, ports and files.
+struct Member {
+    host: &'static str,
+    name: &'static str,
+    client_url: String,
+    peer_url: String,
+    data_dir: PathBuf,
+    wal_dir: Option<PathBuf>,
+    env_file: PathBuf,
+    pid_file: PathBuf,
+    log_file: PathBuf,
+}
+
+/// Three "hosts" on this machine and the inventory that describes them. Dropping it kills every
+/// etcd by its pid file and removes the directory.
+struct Hosts {
+    dir: tempfile::TempDir,
+    members: Vec<Member>,
+    tls: Option<TlsFiles>,
+    inventory: PathBuf,
+}
+
+impl Hosts {
+    /// Lays out three members (the third with its WAL in a separate dir), writes each member's
+    /// environment file and the inventory; starts nothing. `tls`: mutual TLS on the client URLs.
+    fn new(tls: bool, extra_vars: Value) -> Hosts {
+        let dir = tempfile::Builder::new()
+            .prefix("etcd-snap-ansible-")
+            .tempdir()
+            .unwrap();
+        let tls = tls.then(|| TlsFiles::generate(&dir.path().join("pki")));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let members: Vec<Member> = HOSTS
+            .iter()
+            .enumerate()
+            .map(|(i, &(host, name))| {
+                let root = dir.path().join(host);
+                Member {
+                    host,
+                    name,
+                    client_url: format!("{scheme}://127.0.0.1:{}", free_port()),
+                    peer_url: format!("http://127.0.0.1:{}", free_port()),
+                    data_dir: root.join("var/lib/etcd"),
+                    wal_dir: (i == 2).then(|| root.join("var/lib/etcd-wal")),
+                    env_file: root.join("etc/default/etcd"),
+                    pid_file: root.join("run/etcd.pid"),
+                    log_file: root.join("var/log/etcd.log"),
+                }
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let service = example("ansible/test-support/etcd-service");
+        let mut hostvars = serde_json::Map::new();
+        for m in &members {
+            let mut env = vec![
+                format!("SERVICE_ETCD={}", etcd_bin(Version::V3_5, "etcd").display()),
+                format!("SERVICE_PIDFILE={}", m.pid_file.display()),
+                format!("SERVICE_LOG={}", m.log_file.display()),
+                format!("ETCD_NAME={}", m.name),
+                format!("ETCD_DATA_DIR={}", m.data_dir.display()),
+                format!("ETCD_LISTEN_CLIENT_URLS={}", m.client_url),
+                format!("ETCD_ADVERTISE_CLIENT_URLS={}", m.client_url),
+                format!("ETCD_LISTEN_PEER_URLS={}", m.peer_url),
+                format!("ETCD_INITIAL_ADVERTISE_PEER_URLS={}", m.peer_url),
+                format!("ETCD_INITIAL_CLUSTER={initial_cluster}"),
+                "ETCD_INITIAL_CLUSTER_TOKEN=etcd-snap-ansible-original".to_string(),
+                "ETCD_INITIAL_CLUSTER_STATE=new".to_string(),
+                "ETCD_HEARTBEAT_INTERVAL=100".to_string(),
+                "ETCD_ELECTION_TIMEOUT=1000".to_string(),
+                "ETCD_LOGGER=zap".to_string(),
+            ];
+            if let Some(wal) = &m.wal_dir {
+                env.push(format!("ETCD_WAL_DIR={}", wal.display()));
+            }
+            if let Some(t) = &tls {
+                env.push("ETCD_CLIENT_CERT_AUTH=true".to_string());
+                env.push(format!("ETCD_TRUSTED_CA_FILE={}", t.ca.display()));
+                env.push(format!("ETCD_CERT_FILE={}", t.server_cert.display()));
+                env.push(format!("ETCD_KEY_FILE={}", t.server_key.display()));
+            }
+            std::fs::create_dir_all(m.env_file.parent().unwrap()).unwrap();
+            std::fs::write(&m.env_file, env.join("\n") + "\n").unwrap();
+            let mut vars = json!({
+                "etcd_name": m.name,
+                "etcd_peer_url": m.peer_url,
+                "etcd_client_url": m.client_url,
+                "etcd_data_dir": m.data_dir,
+                "etcd_stop_command": format!("{} stop {}", service.display(), m.env_file.display()),
+                "etcd_start_command": format!("{} start {}", service.display(), m.env_file.display()),
+                "etcd_restore_staging_dir": dir.path().join(m.host).join("var/tmp/etcd-restore"),
+            });
+            if let Some(wal) = &m.wal_dir {
+                vars["etcd_wal_dir"] = json!(wal);
+            }
+            hostvars.insert(m.host.to_string(), vars);
+        }
+        let mut group_vars = json!({
+            "ansible_connection": "local",
+            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "etcd_become": false,
+            "etcd_service_control": "command",
+            "etcd_snap_bin_dir": bin_dir(),
+            "etcd_restore_health_wait": "60s",
+        });
+        if let Some(t) = &tls {
+            group_vars["etcd_client_env"] = json!({
+                "ETCDCTL_CACERT": t.ca,
+                "ETCDCTL_CERT": t.client_cert,
+                "ETCDCTL_KEY": t.client_key,
+            });
+        }
+        for (k, v) in extra_vars.as_object().unwrap() {
+            group_vars[k] = v.clone();
+        }
+        let inventory = dir.path().join("inventory.json");
+        let doc = json!({ "etcd": { "hosts": hostvars, "vars": group_vars } });
+        std::fs::write(&inventory, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        Hosts {
+            dir,
+            members,
+            tls,
+            inventory,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `etcd-service start` on every member (what the inventory's etcd_start_command runs),
+    /// then waits until the cluster is healthy.
+    fn start_all(&self) {
+        for m in &self.members {
+            self.service("start", m);
+        }
+        self.health_ok(&["--cluster", "--wait=30s"]);
+    }
+
+    fn service(&self, action: &str, m: &Member) {
+        let out = run(Command::new(example("ansible/test-support/etcd-service"))
+            .args([action, m.env_file.to_str().unwrap()]));
+        assert!(
+            out.success(),
+            "etcd-service {action} {} failed: {}{}\n--- log ---\n{}",
+            m.name,
+            out.stdout,
+            out.stderr,
+            std::fs::read_to_string(&m.log_file).unwrap_or_default()
+        );
+    }
+
+    /// The pid in member `m`'s pid file, when that process is running.
+    fn pid(&self, m: &Member) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(&m.pid_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    fn endpoints(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.client_url.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The client TLS files as `ETCDCTL_*` variables (what the inventory's etcd_client_env says).
+    fn client_env(&self, cmd: &mut Command) {
+        if let Some(t) = &self.tls {
+            cmd.env("ETCDCTL_CACERT", &t.ca)
+                .env("ETCDCTL_CERT", &t.client_cert)
+                .env("ETCDCTL_KEY", &t.client_key);
+        }
+    }
+
+    /// `etcd-health --endpoints <all> ARGS`.
+    fn health(&self, args: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(tool("etcd-health"));
+        cmd.arg(format!("--endpoints={}", self.endpoints()))
+            .args(args)
+            .stdin(Stdio::null());
+        self.client_env(&mut cmd);
+        run(&mut cmd)
+    }
+
+    #[track_caller]
+    fn health_ok(&self, args: &[&str]) -> String {
+        let out = self.health(args);
+        assert!(
+            out.success(),
+            "etcd-health {args:?} failed ({}):\n{}{}",
+            out.status,
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+
+    /// etcd 3.5's `etcdctl --endpoints <client URLs of members> ARGS`; panics when it fails.
+    #[track_caller]
+    fn etcdctl(&self, members: &[usize], args: &[&str]) -> String {
+        let eps: Vec<&str> = members
+            .iter()
+            .map(|&i| self.members[i].client_url.as_str())
+            .collect();
+        let mut cmd = Command::new(etcd_bin(Version::V3_5, "etcdctl"));
+        cmd.env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", eps.join(",")))
+            .args(args)
+            .stdin(Stdio::null());
+        self.client_env(&mut cmd);
+        support::run_ok(&mut cmd)
+    }
+
+    /// Every key of member `i` as `etcdctl get "" --prefix -w json` shows it (`kvs`: key, value,
+    /// create and mod revision, version, lease), read from that member alone.
+    fn dump(&self, i: usize) -> Vec<Value> {
+        let out = self.etcdctl(
+            &[i],
+            &["get", "", "--prefix", "--consistency=s", "-w", "json"],
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["kvs"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `etcdctl member list -w json`: (cluster ID, sorted member names).
+    fn members_json(&self) -> (u64, Vec<String>) {
+        let v: Value =
+            serde_json::from_str(&self.etcdctl(&[0, 1, 2], &["member", "list", "-w", "json"]))
+                .unwrap();
+        let mut names: Vec<String> = v["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        names.sort();
+        (v["header"]["cluster_id"].as_u64().unwrap(), names)
+    }
+
+    /// `ansible-playbook -i inventory.json examples/ansible/<playbook> ARGS`, with the workspace
+    /// binaries and etcd 3.5 first in PATH.
+    fn playbook(&self, playbook: &str, args: &[&str]) -> CmdOutput {
+        let started = Instant::now();
+        let out = run(ansible_command("ansible-playbook", self.path())
+            .arg("-i")
+            .arg(&self.inventory)
+            .arg(example(&format!("ansible/{playbook}")))
+            .args(args));
+        eprintln!(
+            "ansible-playbook {playbook} {args:?}: {} in {:.1?}\n{}",
+            out.status,
+            started.elapsed(),
+            out.stdout
+        );
+        out
+    }
+
+    #[track_caller]
+    fn playbook_ok(&self, playbook: &str, args: &[&str]) -> String {
+        let out = self.playbook(playbook, args);
+        if !out.success() {
+            let logs: String = self
+                .members
+                .iter()
+                .map(|m| {
+                    format!(
+                        "--- {} log (tail) ---\n{}\n",
+                        m.name,
+                        tail(
+                            &std::fs::read_to_string(&m.log_file).unwrap_or_default(),
+                            20
+                        )
+                    )
+                })
+                .collect();
+            panic!(
+                "ansible-playbook {playbook} failed ({}):\n{}\n{}\n{logs}",
+                out.status, out.stdout, out.stderr
+            );
+        }
+        out.stdout
+    }
+
+    /// Old data (and WAL) dirs kept by the restore: `<dir>.bak-<time>` beside each.
+    fn moved_aside(&self, dir: &Path) -> Vec<PathBuf> {
+        let name = dir.file_name().unwrap().to_str().unwrap().to_string();
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir.parent().unwrap())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&format!("{name}.bak-")))
+            })
+            .map(|e| e.path())
+            .collect();
+        found.sort();
+        found
+    }
+}
+
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        for m in &self.members {
+            if let Some(pid) = self.pid(m) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while alive(pid) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+    }
+}
+
+/// Whether `pid` runs (exists and is not a zombie waiting for init to reap it).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_some_and(|st| !st.trim_start().starts_with('Z'))
+    })
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// An Ansible tool from `.deps/ansible` run in `cwd`, with a UTF-8 locale (ansible-core refuses
+/// to run without one), no colours, its temporary files under `cwd`, and the workspace binaries
+/// and etcd 3.5 first in PATH.
+fn ansible_command(tool: &str, cwd: &Path) -> Command {
+    let mut cmd = Command::new(ansible_bin(tool));
+    cmd.current_dir(cwd)
+        .env("LC_ALL", "C.UTF-8")
+        .env("LANG", "C.UTF-8")
+        .env("PATH", path_with_tools())
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_FORCE_COLOR", "0")
+        .env("NO_COLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", cwd.join(".ansible/tmp"))
+        .env("ANSIBLE_REMOTE_TEMP", cwd.join(".ansible/tmp"))
+        .env("ANSIBLE_HOME", cwd.join(".ansible"))
+        .stdin(Stdio::null());
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy().to_string();
+        if k.starts_with("ETCDCTL_") || (k.starts_with("ANSIBLE_") && k != "ANSIBLE_HOME") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd
+}
+
+/// Loads what a small Kubernetes control plane keeps in etcd: /registry objects, a node lease
+/// key attached to a real lease, a key updated twice and one deleted. Returns the lease ID (hex).
+fn load_data(hosts: &Hosts) -> String {
+    let granted = hosts.etcdctl(&[0], &["lease", "grant", "600"]);
+    // "lease 694d9b2f1f1cc810 granted with TTL(600s)"
+    let lease = granted.split_whitespace().nth(1).unwrap().to_string();
+    for i in 0..10 {
+        hosts.etcdctl(
+            &[i % 3],
+            &[
+                "put",
+                &format!("/registry/configmaps/kube-system/cm-{i}"),
+                &format!("{{\"kind\":\"ConfigMap\",\"data\":{{\"n\":\"{i}\"}}}}"),
+            ],
+        );
+    }
+    hosts.etcdctl(&[1], &["put", "/registry/pods/default/web-0", "pod v1"]);
+    hosts.etcdctl(&[2], &["put", "/registry/pods/default/web-0", "pod v2"]);
+    hosts.etcdctl(&[0], &["put", "/registry/pods/default/gone", "x"]);
+    hosts.etcdctl(&[0], &["del", "/registry/pods/default/gone"]);
+    hosts.etcdctl(
+        &[0],
+        &[
+            "put",
+            &format!("--lease={lease}"),
+            "/registry/leases/kube-node-lease/node1",
+            "renewed",
+        ],
+    );
+    hosts.etcdctl(&[0], &["put", "/app/config", "a=1 b=2"]);
+    lease
+}
+
+/// Writes after the backup: none of it may survive the restore.
+fn write_after_backup(hosts: &Hosts) {
+    hosts.etcdctl(&[0], &["put", "/after-backup/new", "1"]);
+    hosts.etcdctl(&[1], &["put", "/registry/pods/default/web-0", "pod v3"]);
+    hosts.etcdctl(&[2], &["del", "/app/config"]);
+}
+
+#[test]
+fn playbooks_pass_ansible_lint_and_syntax_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let playbooks = ["backup.yml", "restore-cluster.yml"];
+    for playbook in playbooks {
+        let out = run(ansible_command("ansible-playbook", dir.path())
+            .arg("--syntax-check")
+            .arg("-i")
+            .arg(example("ansible/inventory.example.yml"))
+            .arg(example(&format!("ansible/{playbook}"))));
+        assert!(
+            out.success(),
+            "ansible-playbook --syntax-check {playbook}:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    // examples/ansible/.ansible-lint: profile production, offline, one rule skipped (explained there).
+    let out = run(ansible_command("ansible-lint", &example("ansible"))
+        .env("HOME", dir.path())
+        .env("ANSIBLE_HOME", dir.path().join(".ansible"))
+        .env("ANSIBLE_LOCAL_TEMP", dir.path().join(".ansible/tmp"))
+        .args([
+            "--offline",
+            "--profile",
+            "production",
+            "-c",
+            ".ansible-lint",
+        ]));
+    assert!(
+        out.success(),
+        "ansible-lint --profile production failed ({}):\n{}{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("Profile 'production' was required, and it passed"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn restore_refuses_a_corrupt_snapshot_before_stopping_anything() {
+    let hosts = Hosts::new(false, json!({}));
+    hosts.start_all();
+    hosts.etcdctl(&[0], &["put", "/app/config", "kept"]);
+    let before = hosts.dump(0);
+    let pids: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
+
+    // A raw snapshot with one byte flipped in the middle: its SHA-256 trailer no longer matches.
+    let snap = hosts.path().join("snap.db");
+    support::run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg(format!("--endpoints={}", hosts.members[0].client_url))
+            .arg(&snap),
+    );
+    let mut bytes = std::fs::read(&snap).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&snap, bytes).unwrap();
+
+    let out = hosts.playbook(
+        "restore-cluster.yml",
+        &["-e", &format!("etcd_restore_snapshot={}", snap.display())],
+    );
+    assert!(!out.success(), "the playbook accepted a corrupt snapshot");
+    assert!(
+        out.stdout.contains("Verify the snapshot on the member")
+            && out.stdout.contains("\"rc\": 4"),
+        "expected etcd-snap-status to fail with exit 4:\n{}",
+        out.stdout
+    );
+    assert!(!out
+        .stdout
+        .contains("TASK [etcd_snap : Stop etcd (command)]"));
+
+    // Nothing was stopped or touched: same processes, same data, nothing moved aside.
+    let after: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
+    assert_eq!(pids, after, "etcd was restarted");
+    hosts.health_ok(&["--cluster"]);
+    for i in 0..3 {
+        assert_eq!(hosts.dump(i), before, "member {i} changed");
+        assert!(hosts.moved_aside(&hosts.members[i].data_dir).is_empty());
+    }
+    assert!(!hosts.path().join("node1/var/tmp/etcd-restore").exists());
+}
+
+/// What every member of the restored cluster must show: healthy, one leader, the inventory's
+/// names, a new cluster ID, exactly the data of `expected`, started by the playbook (new pids),
+/// and the old data dirs kept.
+fn assert_restored(hosts: &Hosts, expected: &[Value], old_cluster_id: u64, old_pids: &[u32]) {
+    let health: Value =
+        serde_json::from_str(&hosts.health_ok(&["--cluster", "-w", "json"])).unwrap();
+    let health = health.as_array().unwrap();
+    assert_eq!(health.len(), 3, "{health:?}");
+    assert!(
+        health.iter().all(|e| e["health"] == json!(true)),
+        "{health:?}"
+    );
+    let leaders = health
+        .iter()
+        .filter(|e| e["isLeader"] == json!(true))
+        .count();
+    assert_eq!(leaders, 1, "{health:?}");
+
+    let (cluster_id, names) = hosts.members_json();
+    assert_eq!(names, ["etcd1", "etcd2", "etcd3"]);
+    assert_ne!(
+        cluster_id, old_cluster_id,
+        "the cluster was not restored (same cluster ID)"
+    );
+
+    for (i, m) in hosts.members.iter().enumerate() {
+        assert_eq!(
+            hosts.dump(i),
+            expected,
+            "{}: not the data of the snapshot",
+            m.name
+        );
+        let pid = hosts.pid(m).expect("etcd runs with a pid file");
+        assert!(!old_pids.contains(&pid), "{} was not restarted", m.name);
+        let kept = hosts.moved_aside(&m.data_dir);
+        assert_eq!(
+            kept.len(),
+            1,
+            "{}: old data dir kept once: {kept:?}",
+            m.name
+        );
+        if let Some(wal) = &m.wal_dir {
+            let kept_wal = hosts.moved_aside(wal);
+            assert_eq!(
+                kept_wal.len(),
+                1,
+                "{}: old WAL dir kept: {kept_wal:?}",
+                m.name
+            );
+            assert!(wal.join("0000000000000000-0000000000000000.wal").is_file());
+        } else {
+            assert!(kept[0].join("member/wal").is_dir(), "{kept:?}");
+        }
+    }
+    // The playbook removed what it staged.
+    for m in &hosts.members {
+        assert!(!hosts
+            .path()
+            .join(m.host)
+            .join("var/tmp/etcd-restore")
+            .exists());
+    }
+}
+
+/// `etcdctl member list` cluster ID and the pids of the running members.
+fn cluster_id_and_pids(hosts: &Hosts) -> (u64, Vec<u32>) {
+    let pids = hosts
+        .members
+        .iter()
+        .map(|m| hosts.pid(m).unwrap())
+        .collect();
+    (hosts.members_json().0, pids)
+}
+
+/// The header revision of member 0.
+fn revision(hosts: &Hosts) -> i64 {
+    let v: Value = serde_json::from_str(&hosts.etcdctl(&[0], &["get", "x", "-w", "json"])).unwrap();
+    v["header"]["revision"].as_i64().unwrap()
+}
+
+/// `etcd-snap-status -w json [ARGS] FILE`.
+fn snapshot_status(file: &Path, args: &[&str]) -> Value {
+    let out = support::run_ok(
+        Command::new(tool("etcd-snap-status"))
+            .args(["-w", "json"])
+            .args(args)
+            .arg(file),
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The file names in `dir`, sorted.
+fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn backup_from_the_first_healthy_member_with_retention_then_restore_from_a_shared_path() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("sbin")).unwrap();
+    let backups = root.path().join("backups");
+    let hosts = Hosts::new(
+        false,
+        json!({
+            "etcd_backup_dir": backups,
+            "etcd_backup_script": root.path().join("sbin/etcd-backup"),
+            "etcd_backup_keep": 2,
+        }),
+    );
+    hosts.start_all();
+    let lease = load_data(&hosts);
+    let at_backup = hosts.dump(0);
+    let revision_at_backup = revision(&hosts);
+    let health: Value = serde_json::from_str(&hosts.health_ok(&["-w", "json"])).unwrap();
+    let cluster_id = health[0]["clusterId"].as_str().unwrap().to_string();
+
+    // Older backups of this cluster, one of another cluster, and an unrelated file.
+    std::fs::create_dir_all(&backups).unwrap();
+    let old = [
+        format!("etcd-{cluster_id}-20200101T000000Z-r5.db.zst"),
+        format!("etcd-{cluster_id}-20210101T000000Z-r9.db.zst"),
+    ];
+    let other = "etcd-1234abcd-20200101T000000Z-r1.db.zst";
+    for f in old.iter().map(String::as_str).chain([other, "README"]) {
+        std::fs::write(backups.join(f), "old").unwrap();
+    }
+
+    // node1 is down: the backup comes from node2, the first healthy member.
+    hosts.service("stop", &hosts.members[0]);
+    let stdout = hosts.playbook_ok("backup.yml", &[]);
+    assert!(
+        stdout.contains("Backing up from node2 (etcd2, "),
+        "{stdout}"
+    );
+
+    // One new verified backup; --keep 2 pruned the oldest of this cluster only.
+    let names = file_names(&backups);
+    let new: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            n.starts_with(&format!("etcd-{cluster_id}-"))
+                && n.ends_with(&format!("-r{revision_at_backup}.db.zst"))
+        })
+        .collect();
+    assert_eq!(new.len(), 1, "{names:?}");
+    let backup = backups.join(new[0]);
+    let mut expected = vec![
+        old[1].clone(),
+        new[0].clone(),
+        other.to_string(),
+        "README".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(names, expected);
+    let status = snapshot_status(&backup, &[]);
+    assert_eq!(status["revision"], json!(revision_at_backup), "{status}");
+    assert_eq!(status["sha256Verified"], json!(true), "{status}");
+    assert!(stdout.contains(&format!("Backup stored and verified: {}", backup.display())));
+
+    hosts.service("start", &hosts.members[0]);
+    hosts.health_ok(&["--cluster", "--wait=30s"]);
+    write_after_backup(&hosts);
+    let (old_cluster_id, old_pids) = cluster_id_and_pids(&hosts);
+
+    // The backup is on a path every member sees (a shared mount): nothing is copied.
+    hosts.playbook_ok(
+        "restore-cluster.yml",
+        &[
+            "-e",
+            &format!("etcd_restore_snapshot={}", backup.display()),
+            "-e",
+            "etcd_restore_snapshot_on_hosts=true",
+        ],
+    );
+    assert_restored(&hosts, &at_backup, old_cluster_id, &old_pids);
+    // No revision bump without etcd_restore_k8s.
+    assert_eq!(revision(&hosts), revision_at_backup);
+    let leases = hosts.etcdctl(&[0], &["lease", "list"]);
+    assert!(
+        leases.contains(&lease),
+        "lease {lease} not restored: {leases}"
+    );
+    assert!(backup.is_file(), "the restore must not remove the backup");
+}
+
+#[test]
+fn encrypted_backup_fetched_to_the_controller_then_restore_with_the_k8s_bump() {
+    let owner = support::run_ok(Command::new("id").arg("-un"))
+        .trim()
+        .to_string();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("sbin")).unwrap();
+    let key = root.path().join("backup.key");
+    support::run_ok(Command::new("age-keygen").arg("-o").arg(&key));
+    let recipient = support::run_ok(Command::new("age-keygen").arg("-y").arg(&key));
+    let controller = root.path().join("controller");
+    let hosts = Hosts::new(
+        true,
+        json!({
+            "etcd_owner": owner,
+            "etcd_backup_dir": root.path().join("backups"),
+            "etcd_backup_script": root.path().join("sbin/etcd-backup"),
+            "etcd_backup_recipients": [recipient.trim()],
+            "etcd_backup_verify_identity": key,
+            "etcd_backup_fetch_dir": controller,
+        }),
+    );
+    hosts.start_all();
+    let lease = load_data(&hosts);
+    let at_backup = hosts.dump(0);
+    let revision_at_backup = revision(&hosts);
+
+    let stdout = hosts.playbook_ok("backup.yml", &[]);
+    assert!(
+        stdout.contains("Backing up from node1 (etcd1, https://"),
+        "{stdout}"
+    );
+    let fetched = file_names(&controller);
+    assert_eq!(fetched.len(), 1, "{fetched:?}");
+    assert!(fetched[0].ends_with(".db.zst.age"), "{fetched:?}");
+    let snap = controller.join(&fetched[0]);
+    let status = snapshot_status(&snap, &["-i", key.to_str().unwrap()]);
+    assert_eq!(status["revision"], json!(revision_at_backup), "{status}");
+    assert_eq!(status["layers"], json!(["age", "zstd"]), "{status}");
+
+    write_after_backup(&hosts);
+    let (old_cluster_id, old_pids) = cluster_id_and_pids(&hosts);
+
+    let started = Instant::now();
+    let stdout = hosts.playbook_ok(
+        "restore-cluster.yml",
+        &[
+            "-e",
+            &format!("etcd_restore_snapshot={}", snap.display()),
+            "-e",
+            &format!("etcd_restore_identity_file={}", key.display()),
+            "-e",
+            "etcd_restore_k8s=true",
+            "-e",
+            "etcd_restore_token=etcd-restore-test",
+        ],
+    );
+    eprintln!("restore-cluster.yml took {:.1?}", started.elapsed());
+    assert!(stdout.contains("\"revisionAfter\": "), "{stdout}");
+
+    assert_restored(&hosts, &at_backup, old_cluster_id, &old_pids);
+    // --k8s: the revision moved 1,000,000,000 past the snapshot's; the lease is back.
+    let bumped = revision(&hosts);
+    assert!(
+        bumped >= revision_at_backup + 1_000_000_000,
+        "revision {bumped} after a --k8s restore of revision {revision_at_backup}"
+    );
+    let leases = hosts.etcdctl(&[0], &["lease", "list"]);
+    assert!(
+        leases.contains(&lease),
+        "lease {lease} not restored: {leases}"
+    );
+}
