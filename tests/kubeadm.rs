@@ -826,7 +826,7 @@ fn etcd_not_coming_back_times_out_with_rollback_steps() {
 }
 
 #[test]
-fn usage_errors_and_a_manifest_without_a_needed_flag_exit_2() {
+fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
     let node = Node::new();
     let help = node.restore(&["--help"]);
     assert_eq!(help.code(), 0);
@@ -852,6 +852,15 @@ fn usage_errors_and_a_manifest_without_a_needed_flag_exit_2() {
     let snap = snap.to_str().unwrap();
     assert_eq!(node.restore(&["--bogus", snap]).code(), 2);
     assert_eq!(node.restore(&["--stop-timeout", "soon", snap]).code(), 2);
+
+    // The manifests must wait outside the manifests dir, in a directory that does not exist yet.
+    let inside = node.manifests().join("aside");
+    let out = node.restore(&["--backup-dir", inside.to_str().unwrap(), snap]);
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    let existing = node.root().join("etc/kubernetes/pki");
+    let out = node.restore(&["--backup-dir", existing.to_str().unwrap(), snap]);
+    assert_eq!(out.code(), 5, "{}", out.stderr);
+    assert!(out.stderr.contains("exists: choose another --backup-dir"));
 
     // The data dir is the hostPath behind --data-dir's volumeMount, not --data-dir itself.
     let etcd_yaml = node.manifests().join("etcd.yaml");
