@@ -605,64 +605,93 @@ fn ssh_host_unreachable_exits_3() {
 }
 
 #[test]
-fn sigterm_mid_run_stops_the_pipe_and_removes_the_part() {
-    let node = Node::start();
-    let pidfile = node.root.path().join("zstd.pid");
-    node.fake(
-        "zstd",
-        &format!("echo $$ > {}\nexec sleep 60\n", pidfile.display()),
-    );
-    let mut child = node
-        .backup()
-        .args(["-r", &node.recipient])
-        .arg(node.dest())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
-            fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
-        }),
-        "the pipe did not start"
-    );
-    let stuck: u32 = fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let part: Vec<String> = names(&node.dest());
-    assert!(
-        part.len() == 1 && part[0].ends_with(".db.zst.age.part"),
-        "{part:?}"
-    );
-
-    run_ok(Command::new("kill").args(["-TERM", &child.id().to_string()]));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no exit after SIGTERM"
+fn sigterm_or_sigint_mid_run_stops_the_pipe_and_removes_the_part() {
+    for (signal, code) in [("TERM", 143), ("INT", 130)] {
+        let node = Node::start();
+        let pidfile = node.root.path().join("zstd.pid");
+        node.fake(
+            "zstd",
+            &format!("echo $$ > {}\nexec sleep 60\n", pidfile.display()),
         );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        status.code(),
-        Some(143),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(names(&node.dest()), Vec::<String>::new());
-    assert!(
-        wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-            !running(stuck)
-        }),
-        "the stuck pipe stage {stuck} is still running"
-    );
+        let mut child = node
+            .backup()
+            .args(["-r", &node.recipient])
+            .arg(node.dest())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        assert!(
+            wait_until(Duration::from_secs(15), Duration::from_millis(20), || {
+                fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n'))
+            }),
+            "the pipe did not start"
+        );
+        let stuck: u32 = fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let part: Vec<String> = names(&node.dest());
+        assert!(
+            part.len() == 1 && part[0].ends_with(".db.zst.age.part"),
+            "{part:?}"
+        );
+
+        // kill -TERM (or -INT) <etcd-backup's pid>
+        run_ok(Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]));
+        let started = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "no exit after SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(status.code(), Some(code), "SIG{signal}: {stderr}");
+        assert!(
+            stderr.contains(&format!("interrupted by SIG{signal}")),
+            "{stderr}"
+        );
+        assert_eq!(names(&node.dest()), Vec::<String>::new());
+        assert!(
+            wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+                !running(stuck)
+            }),
+            "the stuck pipe stage {stuck} is still running after SIG{signal}"
+        );
+    }
+}
+
+#[test]
+fn a_run_in_the_same_second_as_another_is_refused_and_leaves_the_others_part_alone() {
+    let node = Node::start();
+    let cid = node.cluster_id();
+    // Another run's .part for every second from one ago to 15 ahead: ours collides with one.
+    let parts: Vec<String> = (-15..=1)
+        .map(|ago| format!("etcd-{cid}-{}.db.zst.age.part", stamp(ago)))
+        .collect();
+    for p in &parts {
+        fs::write(node.dest().join(p), "another run's data").unwrap();
+    }
+    let out = run(node.backup().args(["-r", &node.recipient]).arg(node.dest()));
+    assert_eq!(out.code(), 5, "{out:?}");
+    assert!(out.stderr.contains("another etcd-backup"), "{}", out.stderr);
+    let mut expected = parts.clone();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(names(&node.dest()), expected);
+    for p in &parts {
+        assert_eq!(
+            fs::read_to_string(node.dest().join(p)).unwrap(),
+            "another run's data"
+        );
+    }
 }
 
 #[test]
