@@ -516,6 +516,32 @@ fn bad_calls_exit_2_before_anything_is_written() {
 }
 
 #[test]
+fn credentials_come_from_etcdctl_variables_and_a_rejected_password_exits_2() {
+    let node = Node::with(Cluster::builder(Version::V3_5).auth().start());
+    node.put_keys(2);
+
+    // ETCDCTL_USER=root ETCDCTL_PASSWORD=... etcd-backup --no-encrypt DIR
+    let out = run(node
+        .backup()
+        .env("ETCDCTL_USER", "root")
+        .env("ETCDCTL_PASSWORD", support::ROOT_PASSWORD)
+        .arg("--no-encrypt")
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    assert!(!out.stderr.contains(support::ROOT_PASSWORD));
+
+    let out = run(node
+        .backup()
+        .env("ETCDCTL_USER", "root")
+        .env("ETCDCTL_PASSWORD", "not-the-password")
+        .arg("--no-encrypt")
+        .arg(node.dest()));
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(!out.stderr.contains("not-the-password"), "{}", out.stderr);
+    assert_eq!(names(&node.dest()).len(), 1, "only the first backup");
+}
+
+#[test]
 fn unwritable_or_missing_destination_exits_6_and_leaves_nothing() {
     let node = Node::start();
     let file = node.root.path().join("a-file");
