@@ -40,6 +40,9 @@ fn ansible_bin(tool: &str) -> PathBuf {
     p
 }
 
+/// `record EVENTS WHAT [COMMAND...]`: appends WHAT to EVENTS, then runs COMMAND (no shell).
+const RECORD: &str = "#!/bin/sh\nset -e\nevents=$1 what=$2\nshift 2\necho \"$what\" >>\"$events\"\n[ $# -eq 0 ] || exec \"$@\"\n";
+
 /// One member: its inventory host, etcd name, ports and files.
 struct Member {
     host: &'static str,
@@ -96,6 +99,20 @@ impl Hosts {
             .collect::<Vec<_>>()
             .join(",");
         let service = example("ansible/test-support/etcd-service");
+        // Every stop and start goes through `record EVENTS WHAT [COMMAND...]`, which appends
+        // "<host>:<what>" to one file and runs the command: the order the playbook did things in.
+        let record = dir.path().join("record");
+        std::fs::write(&record, RECORD).unwrap();
+        std::fs::set_permissions(&record, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let events = dir.path().join("events");
+        let recorded = |host: &str, what: &str, command: &str| {
+            format!(
+                "{} {} {host}:{what} {command}",
+                record.display(),
+                events.display()
+            )
+        };
         let mut hostvars = serde_json::Map::new();
         for m in &members {
             let mut env = vec![
@@ -131,8 +148,12 @@ impl Hosts {
                 "etcd_peer_url": m.peer_url,
                 "etcd_client_url": m.client_url,
                 "etcd_data_dir": m.data_dir,
-                "etcd_stop_command": format!("{} stop {}", service.display(), m.env_file.display()),
-                "etcd_start_command": format!("{} start {}", service.display(), m.env_file.display()),
+                "etcd_stop_command": recorded(m.host, "etcd-stop",
+                    &format!("{} stop {}", service.display(), m.env_file.display())),
+                "etcd_start_command": recorded(m.host, "etcd-start",
+                    &format!("{} start {}", service.display(), m.env_file.display())),
+                "etcd_apiserver_stop_command": recorded(m.host, "apiserver-stop", ""),
+                "etcd_apiserver_start_command": recorded(m.host, "apiserver-start", ""),
                 "etcd_restore_staging_dir": dir.path().join(m.host).join("var/tmp/etcd-restore"),
             });
             if let Some(wal) = &m.wal_dir {
@@ -145,6 +166,8 @@ impl Hosts {
             "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "etcd_become": false,
             "etcd_service_control": "command",
+            "etcd_apiserver_control": "command",
+            "etcd_apiserver_port": 0,
             "etcd_snap_bin_dir": bin_dir(),
             "etcd_restore_health_wait": "60s",
         });
@@ -171,6 +194,15 @@ impl Hosts {
 
     fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// What the playbooks stopped and started so far, in order: `node1:apiserver-stop`, ...
+    fn events(&self) -> Vec<String> {
+        std::fs::read_to_string(self.path().join("events"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     /// `etcd-service start` on every member (what the inventory's etcd_start_command runs),
@@ -522,6 +554,11 @@ fn restore_refuses_a_corrupt_snapshot_before_stopping_anything() {
     assert!(!out
         .stdout
         .contains("TASK [etcd_snap : Stop etcd (command)]"));
+    assert_eq!(
+        hosts.events(),
+        Vec::<String>::new(),
+        "something was stopped"
+    );
 
     // Nothing was stopped or touched: same processes, same data, nothing moved aside.
     let after: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
@@ -587,6 +624,28 @@ fn assert_restored(hosts: &Hosts, expected: &[Value], old_cluster_id: u64, old_p
         } else {
             assert!(kept[0].join("member/wal").is_dir(), "{kept:?}");
         }
+    }
+    // On every host: API server stopped, etcd stopped, etcd started, API server started; and
+    // everything stopped everywhere before anything started again.
+    let events = hosts.events();
+    let phase = |e: &String| {
+        [
+            "apiserver-stop",
+            "etcd-stop",
+            "etcd-start",
+            "apiserver-start",
+        ]
+        .iter()
+        .position(|p| e.ends_with(&format!(":{p}")))
+        .unwrap()
+    };
+    let phases: Vec<usize> = events.iter().map(phase).collect();
+    assert!(phases.is_sorted(), "out of order: {events:?}");
+    for m in &hosts.members {
+        let mine = events
+            .iter()
+            .filter(|e| e.starts_with(&format!("{}:", m.host)));
+        assert_eq!(mine.count(), 4, "{events:?}");
     }
     // The playbook removed what it staged.
     for m in &hosts.members {
