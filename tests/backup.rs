@@ -3,7 +3,7 @@
 //! Each test starts its own one-member etcd on free loopback ports, with mutual TLS whose
 //! certificates are laid out the way kubeadm lays out `/etc/kubernetes/pki/etcd` (`ca.crt`,
 //! `server.crt`, `server.key`) in a temporary directory that `--pki-dir`/`ETCD_BACKUP_PKI_DIR`
-//! points at. Backups go to a temporary directory, or over ssh to a real OpenSSH server on
+//! points at (plain HTTP only where the gateway loader or password authentication needs it). Backups go to a temporary directory, or over ssh to a real OpenSSH server on
 //! loopback (`Sshd`). Failures are made real where possible (etcd killed mid-stream, nothing
 //! listening on the ssh port); corruption in storage comes from stand-in `age`/`ssh` wrappers
 //! first in `PATH` that flip one byte of what they pass on.
