@@ -857,3 +857,27 @@ fn encrypted_backup_fetched_to_the_controller_then_restore_with_the_k8s_bump() {
         "lease {lease} not restored: {leases}"
     );
 }
+
+#[test]
+fn backup_fails_when_no_member_is_healthy() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("sbin")).unwrap();
+    let backups = root.path().join("backups");
+    let hosts = Hosts::new(
+        false,
+        json!({
+            "etcd_backup_dir": backups,
+            "etcd_backup_script": root.path().join("sbin/etcd-backup"),
+        }),
+    );
+    // Nothing started: every member's etcd-health fails.
+    let out = hosts.playbook("backup.yml", &[]);
+    assert!(!out.success(), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("No healthy etcd member to back up from: node1: "),
+        "{}",
+        out.stdout
+    );
+    assert!(!backups.exists(), "nothing may be written");
+}
