@@ -814,6 +814,15 @@ fn help_documents_every_flag_variable_and_exit_code() {
 fn dry_run_names_what_pruning_would_delete_and_changes_nothing() {
     let node = Node::start();
     let cid = node.cluster_id();
+    // An empty destination: nothing to prune.
+    let out = run(node
+        .backup()
+        .args(["-r", &node.recipient, "--keep", "2", "--dry-run"])
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    assert!(out.stderr.contains("would store"), "{}", out.stderr);
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+
     let old = format!("etcd-{cid}-{}-r1.db.zst.age", stamp(90 * 86400));
     fs::write(node.dest().join(&old), "x").unwrap();
     let out = run(node
