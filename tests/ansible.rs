@@ -13,6 +13,18 @@
 //! etcd-health --cluster; etcdctl get "" --prefix -w json       # on every member: the backup's data
 //! ```
 //!
+//! - `playbooks_pass_ansible_lint_and_syntax_check`: ansible-lint, profile production;
+//! - `backup_from_the_first_healthy_member_with_retention_then_restore_from_a_shared_path`: node1
+//!   down, so node2 backs up; retention keeps 2 of this cluster's backups; restore in place;
+//! - `encrypted_backup_fetched_to_the_controller_then_restore_with_the_k8s_bump`: TLS, age,
+//!   identity staged to the members, `--k8s`, `--owner`;
+//! - `restore_refuses_a_corrupt_snapshot_before_stopping_anything`;
+//! - `backup_fails_when_no_member_is_healthy`.
+//!
+//! After a restore every member must serve exactly the data at backup time, as one new healthy
+//! cluster with one leader and the inventory's names, started by the playbook, the old data dirs
+//! kept, and the stops and starts in order (API servers, etcd, etcd, API servers).
+//!
 //! Ansible comes from `scripts/setup` (`.deps/ansible`); when it is missing the tests fail, they
 //! never skip. Every etcd started here is killed by its pid file when the test ends.
 
@@ -207,11 +219,48 @@ impl Hosts {
 
     /// `etcd-service start` on every member (what the inventory's etcd_start_command runs),
     /// then waits until the cluster is healthy.
-    fn start_all(&self) {
-        for m in &self.members {
-            self.service("start", m);
+    /// [`new`](Self::new), then `etcd-service start` on every member (what the inventory's
+    /// etcd_start_command runs) and a wait until the cluster is healthy. Lays out the hosts
+    /// again, once, when a port chosen was taken meanwhile by another process.
+    fn started(tls: bool, extra_vars: Value) -> Hosts {
+        for attempt in 1..=2 {
+            let hosts = Hosts::new(tls, extra_vars.clone());
+            for m in &hosts.members {
+                run(Command::new(example("ansible/test-support/etcd-service"))
+                    .args(["start", m.env_file.to_str().unwrap()]));
+            }
+            let out = hosts.health(&["--cluster", "--wait=30s"]);
+            if out.success() {
+                return hosts;
+            }
+            let logs = hosts.logs();
+            if attempt == 1 && logs.contains("address already in use") {
+                eprintln!("a port was taken: laying out the hosts again");
+                continue;
+            }
+            panic!(
+                "the cluster did not start:\n{}{}\n{logs}",
+                out.stdout, out.stderr
+            );
         }
-        self.health_ok(&["--cluster", "--wait=30s"]);
+        unreachable!()
+    }
+
+    /// The tail of every member's etcd log.
+    fn logs(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| {
+                format!(
+                    "--- {} log (tail) ---\n{}\n",
+                    m.name,
+                    tail(
+                        &std::fs::read_to_string(&m.log_file).unwrap_or_default(),
+                        20
+                    )
+                )
+            })
+            .collect()
     }
 
     fn service(&self, action: &str, m: &Member) {
@@ -340,26 +389,14 @@ impl Hosts {
     #[track_caller]
     fn playbook_ok(&self, playbook: &str, args: &[&str]) -> String {
         let out = self.playbook(playbook, args);
-        if !out.success() {
-            let logs: String = self
-                .members
-                .iter()
-                .map(|m| {
-                    format!(
-                        "--- {} log (tail) ---\n{}\n",
-                        m.name,
-                        tail(
-                            &std::fs::read_to_string(&m.log_file).unwrap_or_default(),
-                            20
-                        )
-                    )
-                })
-                .collect();
-            panic!(
-                "ansible-playbook {playbook} failed ({}):\n{}\n{}\n{logs}",
-                out.status, out.stdout, out.stderr
-            );
-        }
+        assert!(
+            out.success(),
+            "ansible-playbook {playbook} failed ({}):\n{}\n{}\n{}",
+            out.status,
+            out.stdout,
+            out.stderr,
+            self.logs()
+        );
         out.stdout
     }
 
@@ -522,8 +559,7 @@ fn playbooks_pass_ansible_lint_and_syntax_check() {
 
 #[test]
 fn restore_refuses_a_corrupt_snapshot_before_stopping_anything() {
-    let hosts = Hosts::new(false, json!({}));
-    hosts.start_all();
+    let hosts = Hosts::started(false, json!({}));
     hosts.etcdctl(&[0], &["put", "/app/config", "kept"]);
     let before = hosts.dump(0);
     let pids: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
@@ -700,7 +736,7 @@ fn backup_from_the_first_healthy_member_with_retention_then_restore_from_a_share
     let root = tempfile::tempdir().unwrap();
     std::fs::create_dir(root.path().join("sbin")).unwrap();
     let backups = root.path().join("backups");
-    let hosts = Hosts::new(
+    let hosts = Hosts::started(
         false,
         json!({
             "etcd_backup_dir": backups,
@@ -708,7 +744,6 @@ fn backup_from_the_first_healthy_member_with_retention_then_restore_from_a_share
             "etcd_backup_keep": 2,
         }),
     );
-    hosts.start_all();
     let lease = load_data(&hosts);
     let at_backup = hosts.dump(0);
     let revision_at_backup = revision(&hosts);
@@ -795,7 +830,7 @@ fn encrypted_backup_fetched_to_the_controller_then_restore_with_the_k8s_bump() {
     support::run_ok(Command::new("age-keygen").arg("-o").arg(&key));
     let recipient = support::run_ok(Command::new("age-keygen").arg("-y").arg(&key));
     let controller = root.path().join("controller");
-    let hosts = Hosts::new(
+    let hosts = Hosts::started(
         true,
         json!({
             "etcd_owner": owner,
@@ -806,7 +841,6 @@ fn encrypted_backup_fetched_to_the_controller_then_restore_with_the_k8s_bump() {
             "etcd_backup_fetch_dir": controller,
         }),
     );
-    hosts.start_all();
     let lease = load_data(&hosts);
     let at_backup = hosts.dump(0);
     let revision_at_backup = revision(&hosts);
