@@ -53,19 +53,10 @@ fn settle_resource(selection: &Selection, items: Vec<Item>) -> Result<Vec<Item>>
     groups.sort_unstable();
     groups.dedup();
     match groups.as_slice() {
-        [_] => Ok(items),
-        [] if selection.name.is_some() || matches!(selection.scope, Scope::One(_)) => {
-            Err(Error::usage(format!(
-                "unknown resource type {plural:?}: not built in, and no live {plural} of any group in {}{} (a custom resource is PLURAL.GROUP)",
-                selection.key_prefix,
-                match &selection.scope {
-                    Scope::One(ns) => format!(" in namespace {ns:?}"),
-                    Scope::All => String::new(),
-                }
-            )))
-        }
+        [_] => Ok(selection.narrow(items)),
         [] => Err(Error::usage(format!(
-            "unknown resource type {plural:?}: not built in, and no {plural} of any group in the snapshot (a custom resource is PLURAL.GROUP)"
+            "unknown resource type {plural:?}: not built in, and no live {plural} of any group under {} (a custom resource is PLURAL.GROUP)",
+            selection.key_prefix
         ))),
         many => Err(Error::usage(format!(
             "{plural:?} is ambiguous: the snapshot has it in groups {}; give {plural}.GROUP",

@@ -134,14 +134,24 @@ impl Selection {
                     && location.resource == resource
                     && (location.namespace.is_none() || self.in_scope(location.namespace))
             }
+            // Every namespace and name: which group has the plural is settled first
+            // (`Selection::narrow`).
             Resolved::Unknown(plural) => {
-                location.group.is_some()
-                    && location.resource == plural
-                    && (location.namespace.is_none() || self.in_scope(location.namespace))
+                return (location.group.is_some() && location.resource == plural)
+                    .then(|| make(location.namespace, location.name, location.group));
             }
         };
         let named = self.name.as_deref().is_none_or(|n| n == location.name);
         (fits && named).then(|| make(location.namespace, location.name, location.group))
+    }
+
+    /// Keeps the items in scope and with the name asked for (for a plural found in a group).
+    pub fn narrow(&self, items: Vec<Item>) -> Vec<Item> {
+        items
+            .into_iter()
+            .filter(|i| i.namespace.is_none() || self.in_scope(i.namespace.as_deref()))
+            .filter(|i| self.name.as_deref().is_none_or(|n| n == i.name))
+            .collect()
     }
 
     fn in_scope(&self, namespace: Option<&str>) -> bool {

@@ -211,6 +211,13 @@ fn objects_come_back_3_5() {
     assert!(!pods.contains("deleted-pod"), "{pods}");
 
     // Bad input.
+    let err = fails(&[snap, "crontabs", "nightly", "-n", "default"], 1);
+    assert!(
+        err.contains("crontabs \"nightly\" not found in namespace \"default\""),
+        "{err}"
+    );
+    let none = run(GET, &[snap, "crontabs", "-n", "default"], None);
+    assert_eq!((none.0, none.1.is_empty()), (0, true), "{}", none.2);
     let err = fails(&[snap, "frobnicators"], 2);
     assert!(
         err.contains("unknown resource type \"frobnicators\""),
