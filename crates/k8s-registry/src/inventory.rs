@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn tallies_and_keeps_the_largest() {
         let mut inv = Inventory::new("/registry");
-        let pod: &[u8] = b"k8s\0\x0a\x09\x0a\x02v1\x12\x03Pod";
+        let pod: &[u8] = b"k8s\0\x0a\x09\x0a\x02v1\x12\x03Pod\x12\x00";
         let ns: &[u8] = b"{\"apiVersion\":\"v1\",\"kind\":\"Namespace\"}";
         let secret: &[u8] = b"k8s:enc:aescbc:v1:key1:zzz";
         inv.add(b"/registry/pods/default/a", pod);
