@@ -1,8 +1,6 @@
 //! Protobuf to JSON, driven by the schema: Go's JSON field names, Go's zero-value rules and the
 //! special JSON forms of meta.v1 time, duration, int-or-string, quantity and raw JSON types.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Number, Value};
 
 use crate::schema::{Card, Message, Scalar, Schema, Special, Type};
@@ -39,7 +37,7 @@ pub fn object(
     msg: &Message,
     bytes: &[u8],
     depth: usize,
-) -> Result<BTreeMap<String, Value>, Error> {
+) -> Result<Map<String, Value>, Error> {
     // One slot per schema field, filled as fields arrive (the last optional value wins).
     let mut slots: Vec<Option<Value>> = vec![None; msg.fields.len()];
     let mut r = Reader::new(bytes);
@@ -124,7 +122,7 @@ pub fn object(
             }
         }
     }
-    let mut out = BTreeMap::new();
+    let mut out = Map::new();
     for (f, slot) in msg.fields.iter().zip(slots) {
         let Some(v) = slot else { continue };
         if f.inline {
@@ -135,6 +133,8 @@ pub fn object(
         }
         out.insert(f.json.clone(), v);
     }
+    // Sorted keys, as kubectl shows them, even if serde_json's preserve_order is enabled.
+    out.sort_keys();
     Ok(out)
 }
 

@@ -66,6 +66,7 @@ pub fn parse(stored: &[u8]) -> Result<Envelope<'_>, Error> {
         content_encoding: String::new(),
     };
     let mut seen_type = false;
+    let mut seen_raw = false;
     loop {
         let field = r.field().map_err(|e| e.within("envelope"))?;
         let Some((n, v)) = field else { break };
@@ -74,7 +75,10 @@ pub fn parse(stored: &[u8]) -> Result<Envelope<'_>, Error> {
                 env.type_meta = type_meta(b).map_err(|e| e.within("envelope.typeMeta"))?;
                 seen_type = true;
             }
-            (2, Value::Len(b)) => env.raw = b,
+            (2, Value::Len(b)) => {
+                env.raw = b;
+                seen_raw = true;
+            }
             (3, v) => env.content_encoding = text(v, "envelope.contentEncoding")?,
             (1 | 2, _) => {
                 return Err(Error::malformed("expected a length-delimited field").within("envelope"))
@@ -84,6 +88,12 @@ pub fn parse(stored: &[u8]) -> Result<Envelope<'_>, Error> {
     }
     if !seen_type || env.type_meta.kind.is_empty() {
         return Err(Error::malformed("no kind in the envelope").within("envelope"));
+    }
+    if !seen_raw {
+        // The API server always writes the object; without it the value was cut short.
+        return Err(Error::Truncated {
+            at: "envelope.raw".to_string(),
+        });
     }
     Ok(env)
 }

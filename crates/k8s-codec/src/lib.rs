@@ -79,7 +79,8 @@ pub fn decode_protobuf(stored: &[u8]) -> Result<Value, Error> {
     let mut object = decode::object(schema, schema.message(index), env.raw, 0)?;
     object.insert("apiVersion".to_string(), Value::String(api_version));
     object.insert("kind".to_string(), Value::String(kind));
-    Ok(Value::Object(object.into_iter().collect()))
+    object.sort_keys();
+    Ok(Value::Object(object))
 }
 
 /// The inverse, as the API server stores it: envelope + object protobuf. Used by tests to build

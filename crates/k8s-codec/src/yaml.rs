@@ -257,8 +257,14 @@ fn looks_numeric(s: &str) -> bool {
     if b.len() >= 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' {
         return true; // a date or timestamp
     }
-    s.bytes()
-        .all(|c| c.is_ascii_hexdigit() || b"_.:+-xXoO".contains(&c))
+    let body = &b[start..];
+    if body.len() > 2 && body[0] == b'0' && b"xXoObB".contains(&body[1]) {
+        return body[2..]
+            .iter()
+            .all(|c| c.is_ascii_hexdigit() || *c == b'_');
+    }
+    body.iter()
+        .all(|c| c.is_ascii_digit() || b"_.:+-eE".contains(c))
 }
 
 #[cfg(test)]
@@ -303,6 +309,13 @@ mod tests {
             "=",
             "-1",
             ".5",
+            "1_000",
+            "1:20",
+            "0o17",
+            "0x1F",
+            "+1",
+            "-.5",
+            "1.2.3",
         ] {
             assert!(needs_quotes(s), "{s}");
         }
@@ -316,6 +329,8 @@ mod tests {
             "apps/v1",
             "10.0.0.1x",
             "Kind",
+            "12ab",
+            "3d",
         ] {
             assert!(!needs_quotes(s), "{s}");
         }

@@ -3,6 +3,8 @@
 //! made by the API machinery from one fuzzed object each) must decode to the JSON Go serves, name
 //! the right type in the envelope, and encode back to the same value (byte-equal to Go's protobuf).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -159,4 +161,25 @@ fn encode_is_byte_equal_to_go() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn yaml_of_every_fixture_reads_back() {
+    let values: Vec<Value> = fixtures()
+        .iter()
+        .map(|b| k8s_codec::decode_protobuf(&read(b, "pb")).unwrap())
+        .collect();
+    let texts: Vec<String> = values.iter().map(k8s_codec::to_yaml).collect();
+    for (v, t) in values.iter().zip(&texts) {
+        if let Some(d) = common::diff(&common::yaml12(t), v, "") {
+            panic!("YAML 1.2: {d}\n{t}");
+        }
+    }
+    if let Some(parsed) = common::yaml11(&texts) {
+        for ((v, t), p) in values.iter().zip(&texts).zip(&parsed) {
+            if let Some(d) = common::diff(p, v, "") {
+                panic!("YAML 1.1: {d}\n{t}");
+            }
+        }
+    }
 }
