@@ -33,7 +33,7 @@ struct ResourceJson {
     group: String,
     objects: u64,
     bytes: u64,
-    namespaced: u64,
+    namespaced_objects: u64,
     formats: Formats,
     encrypted: BTreeMap<String, u64>,
 }
@@ -78,7 +78,7 @@ pub fn to_json(inv: &Inventory) -> K8sJson {
             group: inventory::group_of(group.as_deref(), r),
             objects: r.count.objects,
             bytes: r.count.bytes,
-            namespaced: r.namespaced,
+            namespaced_objects: r.namespaced,
             formats: r.formats,
             encrypted: r.encrypted.clone(),
         })
