@@ -138,6 +138,15 @@ impl Schema {
         &self.messages[index]
     }
 
+    /// The message with this full name (tests).
+    #[cfg(test)]
+    fn by_name_for_test(&self, name: &str) -> usize {
+        self.messages
+            .iter()
+            .position(|m| m.name == name)
+            .unwrap_or(usize::MAX)
+    }
+
     /// The message of a top-level kind.
     pub fn kind(&self, api_version: &str, kind: &str) -> Option<usize> {
         self.kinds
@@ -300,5 +309,42 @@ mod tests {
             .kind("apiextensions.k8s.io/v1", "CustomResourceDefinition")
             .is_some());
         assert!(s.kind("apiregistration.k8s.io/v1", "APIService").is_some());
+    }
+
+    #[test]
+    fn covers_the_stored_groups() {
+        let s = parse(TABLE).unwrap();
+        for (api_version, kind) in [
+            ("v1", "Secret"),
+            ("apps/v1", "StatefulSet"),
+            ("batch/v1", "CronJob"),
+            ("networking.k8s.io/v1", "Ingress"),
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+            ("policy/v1", "PodDisruptionBudget"),
+            ("storage.k8s.io/v1", "StorageClass"),
+            ("coordination.k8s.io/v1", "Lease"),
+            ("discovery.k8s.io/v1", "EndpointSlice"),
+            ("autoscaling/v1", "HorizontalPodAutoscaler"),
+            ("autoscaling/v2", "HorizontalPodAutoscaler"),
+            ("scheduling.k8s.io/v1", "PriorityClass"),
+            ("events.k8s.io/v1", "Event"),
+            ("certificates.k8s.io/v1", "CertificateSigningRequest"),
+            (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingWebhookConfiguration",
+            ),
+            ("flowcontrol.apiserver.k8s.io/v1", "FlowSchema"),
+            ("node.k8s.io/v1", "RuntimeClass"),
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition"),
+            ("apiregistration.k8s.io/v1", "APIService"),
+        ] {
+            assert!(s.kind(api_version, kind).is_some(), "{api_version} {kind}");
+        }
+        // Field facts from types.go: a pointer, an omitempty, an inline.
+        let spec = s.message(s.by_name_for_test("k8s.io.api.apps.v1.DeploymentSpec"));
+        let replicas = spec.fields.iter().find(|f| f.json == "replicas").unwrap();
+        assert!(replicas.pointer && replicas.omitempty);
+        let vol = s.message(s.by_name_for_test("k8s.io.api.core.v1.Volume"));
+        assert!(vol.fields.iter().any(|f| f.inline));
     }
 }

@@ -84,7 +84,48 @@ fn manifests() -> Vec<Value> {
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
             "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "ops"}]
         }),
+        json!({
+            "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+            "metadata": {"name": "v1beta1.metrics.k8s.io"},
+            "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
+                "versionPriority": 100, "insecureSkipTLSVerify": true,
+                "service": {"name": "metrics-server", "namespace": "kube-system", "port": 443}}
+        }),
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": [{"name": "Size", "type": "integer", "jsonPath": ".spec.size"}],
+                    "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                        "spec": {"type": "object", "required": ["size"],
+                            "properties": {
+                                "size": {"type": "integer", "minimum": 0, "maximum": 10.5, "default": 1},
+                                "mode": {"type": "string", "enum": ["fast", "slow", null], "nullable": true},
+                                "port": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                                "tags": {"type": "array", "items": {"type": "string"}, "x-kubernetes-list-type": "set"},
+                                "pair": {"type": "array", "items": [{"type": "string"}, {"type": "integer"}]},
+                                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                                "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                                    "additionalProperties": false},
+                                "dep": {"type": "object", "dependencies": {"a": ["b", "c"], "d": {"required": ["e"]}}}
+                            },
+                            "x-kubernetes-validations": [{"rule": "self.size <= 10", "message": "too big"}]},
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}
+        }),
     ]
+}
+
+#[test]
+fn special_json_forms_survive() {
+    let all = manifests();
+    let crd = k8s_codec::decode_protobuf(&k8s_codec::encode_protobuf(&all[9]).unwrap()).unwrap();
+    let spec = &all[9]["spec"]["versions"][0]["schema"];
+    assert_eq!(&crd["spec"]["versions"][0]["schema"], spec);
+    let api = k8s_codec::decode_protobuf(&k8s_codec::encode_protobuf(&all[8]).unwrap()).unwrap();
+    assert_eq!(api["spec"]["service"]["port"], 443);
 }
 
 #[test]
