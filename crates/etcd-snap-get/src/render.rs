@@ -53,13 +53,13 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
     let output = options.output.unwrap_or(Output::Table);
     if output == Output::Table {
         if items.is_empty() {
-            eprintln!(
+            warn(&format!(
                 "No resources found{}.",
                 match &options.scope {
                     crate::cli::Scope::One(ns) => format!(" in {ns} namespace"),
                     crate::cli::Scope::All => String::new(),
                 }
-            );
+            ));
             return Ok(ExitCode::Success);
         }
         print_stdout(&table(items))?;
@@ -73,7 +73,10 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
             (None, Decoded::Object(v)) => objects.push(v),
             (why, _) => {
                 failed = true;
-                eprintln!("Warning: {}", why.unwrap_or_else(|| item.key.clone()));
+                warn(&format!(
+                    "Warning: {}",
+                    why.unwrap_or_else(|| item.key.clone())
+                ));
             }
         }
     }
@@ -87,6 +90,11 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
     } else {
         ExitCode::Success
     })
+}
+
+/// One line on stderr; a closed stderr (`2>&1 | head`) is not worth a panic.
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 fn write_raw(bytes: &[u8]) -> Result<ExitCode> {

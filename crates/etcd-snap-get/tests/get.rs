@@ -160,6 +160,8 @@ fn objects_come_back_3_5() {
         2,
         "{err}"
     );
+    let broken = fixture::run_stderr_broken(GET, &[snap, "secrets", "-n", "web", "-o", "yaml"]);
+    assert_eq!(broken, 1, "a broken stderr is no reason to panic");
     let empty = run(GET, &[snap, "pods", "-n", "nowhere"], None);
     assert_eq!((empty.0, empty.1.is_empty()), (0, true));
     assert!(

@@ -13,6 +13,7 @@ pub mod report;
 use etcd_common::codec::decode::{self, Layer};
 use etcd_common::{Error, ExitCode, Result};
 use input::{Input, Trailer};
+use std::io::Write;
 
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
@@ -21,7 +22,8 @@ pub fn main() -> Result<ExitCode> {
         report::print(&described, options)?;
         if let Some(inventory) = &described.k8s {
             for warning in k8s_report::warnings(inventory) {
-                eprintln!("Warning: {warning}");
+                // stderr may be closed too (`2>&1 | head`): a warning is not worth a panic.
+                let _ = writeln!(std::io::stderr(), "Warning: {warning}");
             }
         }
         Ok(ExitCode::Success)
