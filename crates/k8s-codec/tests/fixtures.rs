@@ -183,3 +183,18 @@ fn yaml_of_every_fixture_reads_back() {
         }
     }
 }
+
+#[test]
+fn yaml_is_byte_equal_to_go() {
+    // Go's .yaml fixtures are sigs.k8s.io/yaml output (what kubectl prints) of the same object as
+    // the .json: our YAML of that JSON must be the same text.
+    for base in fixtures() {
+        let json: Value = serde_json::from_slice(&read(&base, "json")).unwrap();
+        let want = String::from_utf8(read(&base, "yaml")).unwrap();
+        let got = k8s_codec::to_yaml(&json);
+        if got != want {
+            let line = got.lines().zip(want.lines()).position(|(a, b)| a != b);
+            panic!("{}: YAML differs at line {line:?}", base.display());
+        }
+    }
+}
