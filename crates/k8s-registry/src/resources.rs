@@ -377,15 +377,16 @@ pub const BUILTINS: &[Builtin] = &[
 ];
 
 /// Groups whose resources are stored with another group's objects: `events.events.k8s.io`
-/// shares `/registry/events` with core events, `ingresses.extensions` the networking ones.
-const GROUP_ALIASES: &[(&str, &str, &str)] = &[
-    ("events", "events.k8s.io", "events"),
-    ("ingresses", "extensions", "ingresses"),
-    (
-        "horizontalpodautoscalers",
-        "autoscaling",
-        "horizontalpodautoscalers",
-    ),
+/// shares `/registry/events` with core events; the old `extensions` group named resources now
+/// served (and stored) by apps, networking.k8s.io and policy.
+const GROUP_ALIASES: &[(&str, &str)] = &[
+    ("events", "events.k8s.io"),
+    ("ingresses", "extensions"),
+    ("deployments", "extensions"),
+    ("daemonsets", "extensions"),
+    ("replicasets", "extensions"),
+    ("networkpolicies", "extensions"),
+    ("podsecuritypolicies", "extensions"),
 ];
 
 /// The built-in stored at `storage` (a path under the prefix), if its path is not simply its
@@ -434,7 +435,7 @@ pub fn resolve(text: &str) -> Resolved {
                     || (g == "core" && b.group.is_empty())
                     || GROUP_ALIASES
                         .iter()
-                        .any(|(r, ag, _)| *r == b.resource && *ag == g)
+                        .any(|(r, ag)| *r == b.resource && *ag == g)
             })
     };
     if let Some(builtin) = BUILTINS.iter().find(matches) {
