@@ -19,7 +19,9 @@ Output format (documented in src/schema.rs, which parses it):
     # comment
     P <idx> <proto package>                          package alias
     K <apiVersion> <Kind> <idx>.<Message>            a top-level kind stored in etcd
-    M <idx>.<Message> <special>                      a message; special is '-' or a letter (below)
+    M <idx>.<Message> <special> [t]                  a message; special is '-' or a letter (below);
+                                                     t: the Go struct embeds TypeMeta (JSON may
+                                                     carry apiVersion/kind, protobuf does not)
     <num> <jsonName> <card><flags> <type> [<type>]   a field of the message above
 card: o optional, r repeated, m map (two types: key, value); flags: p Go pointer or nil-able
 ([]byte), e json omitempty, i inline (a Go embedded struct without a JSON name). Types are scalar names or <idx>.<Message>.
@@ -94,7 +96,7 @@ def parse_proto(text):
 
 def parse_go(texts):
     """Go facts of one package: {struct: {num: (gotype, json tag)}}, named slices, kinds, group."""
-    structs, slices, kinds, group = {}, set(), [], None
+    structs, slices, kinds, group, typemeta = {}, set(), [], None, set()
     for text in texts:
         g = re.search(r'GroupName\s*=\s*"([^"]*)"', text)
         if g:
@@ -119,6 +121,8 @@ def parse_go(texts):
             fields = {}
             depth = 1
             for fl in lines[i + 1:]:
+                if re.match(r"\s*(metav1\.|v1\.)?TypeMeta\s+`", fl):
+                    typemeta.add(name)
                 code = re.sub(r"`[^`]*`", "", fl.split("//", 1)[0])  # braces in comments/tags
                 depth += code.count("{") - code.count("}")
                 if depth <= 0:
@@ -134,7 +138,7 @@ def parse_go(texts):
                 embedded = f.group(1) is None
                 fields[int(pb[1])] = (f.group(2), tags.get("json", ""), embedded)
             structs[name] = fields
-    return structs, slices, kinds, group
+    return structs, slices, kinds, group, typemeta
 
 
 def go_files(repo, commit, d):
@@ -173,12 +177,12 @@ def main():
     packages, all_messages, kinds = [], {}, []
     for repo, commit, d, has_kinds in sources(args):
         package, messages = parse_proto(show(repo, commit, d + "/generated.proto"))
-        structs, slices, kind_names, group = parse_go(go_files(repo, commit, d))
+        structs, slices, kind_names, group, typemeta = parse_go(go_files(repo, commit, d))
         version = d.rsplit("/", 1)[1]
         packages.append(package)
         for name, fields in messages.items():
             all_messages[package + "." + name] = (package, fields, structs.get(name, {}),
-                                                 name in slices)
+                                                 name in slices, name in typemeta)
         if has_kinds:
             if group is None:
                 sys.exit("no GroupName in " + d)
@@ -206,11 +210,11 @@ def main():
         print("P %s %s" % (alias[p], p))
     for api_version, kind, full in sorted(kinds):
         print("K %s %s %s" % (api_version, kind, ref("." + full, "")))
-    for full, (package, fields, go, is_slice) in all_messages.items():
+    for full, (package, fields, go, is_slice, has_typemeta) in all_messages.items():
         special = SPECIAL.get(full, "L" if is_slice else "-")
         if not go and special == "-" and fields:
             print("note: no Go struct for %s (zero values treated as unset)" % full, file=sys.stderr)
-        print("M %s %s" % (ref("." + full, ""), special))
+        print("M %s %s%s" % (ref("." + full, ""), special, " t" if has_typemeta else ""))
         for card, types, name, num in fields:
             if go and num not in go:
                 print("warning: no Go field for %s.%s" % (full, name), file=sys.stderr)

@@ -40,7 +40,13 @@ pub fn message(
                     )))
                 }
             };
-            check_keys(schema, msg, obj, &[])?;
+            // Nested objects with TypeMeta may name their apiVersion/kind in JSON; Go drops them.
+            let type_meta: &[&str] = if msg.type_meta {
+                &["apiVersion", "kind"]
+            } else {
+                &[]
+            };
+            check_keys(schema, msg, obj, type_meta)?;
             fields(schema, msg, obj, &mut out, depth)?;
         }
         special => special_value(schema, msg, special, value, &mut out, depth)?,

@@ -108,6 +108,9 @@ pub struct Message {
     pub name: String,
     /// Its JSON form.
     pub special: Special,
+    /// The Go struct embeds TypeMeta: its JSON may carry apiVersion and kind (as in a
+    /// StatefulSet's volumeClaimTemplates), which protobuf does not store.
+    pub type_meta: bool,
     /// Fields sorted by number.
     pub fields: Vec<Field>,
 }
@@ -221,7 +224,12 @@ fn parse(text: &str) -> Result<Schema, String> {
                 };
                 kinds.insert((api_version.to_string(), kind.to_string()), i);
             }
-            ["M", name, special] => {
+            ["M", name, special, rest @ ..] => {
+                let type_meta = match rest {
+                    [] => false,
+                    ["t"] => true,
+                    _ => return Err(format!("bad message flags {line}")),
+                };
                 let special = match *special {
                     "-" => Special::None,
                     "T" => Special::Time,
@@ -239,6 +247,7 @@ fn parse(text: &str) -> Result<Schema, String> {
                 messages.push(Message {
                     name: full_name(&packages, name)?,
                     special,
+                    type_meta,
                     fields: Vec::new(),
                 });
             }

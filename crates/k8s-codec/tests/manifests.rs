@@ -119,6 +119,29 @@ fn manifests() -> Vec<Value> {
 }
 
 #[test]
+fn nested_type_meta_is_accepted_and_dropped() {
+    // Real StatefulSet manifests often give volumeClaimTemplates an apiVersion and kind: the API
+    // server accepts them and does not store them (protobuf has no field for them).
+    let sts = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "prod"},
+        "spec": {"serviceName": "db", "replicas": 1, "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}},
+                "spec": {"containers": [{"name": "db", "image": "postgres:16"}]}},
+            "volumeClaimTemplates": [{"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}
+    });
+    let back = k8s_codec::decode_protobuf(&k8s_codec::encode_protobuf(&sts).unwrap()).unwrap();
+    let pvc = &back["spec"]["volumeClaimTemplates"][0];
+    assert_eq!(pvc["metadata"]["name"], "data");
+    assert!(pvc.get("kind").is_none() && pvc.get("apiVersion").is_none());
+    // But where TypeMeta is not embedded, apiVersion is an unknown field.
+    let bad = json!({"apiVersion": "v1", "kind": "Service", "spec": {"apiVersion": "v1"}});
+    assert!(k8s_codec::encode_protobuf(&bad).is_err());
+}
+
+#[test]
 fn special_json_forms_survive() {
     let all = manifests();
     let crd = k8s_codec::decode_protobuf(&k8s_codec::encode_protobuf(&all[9]).unwrap()).unwrap();
