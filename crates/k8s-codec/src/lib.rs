@@ -7,10 +7,33 @@
 //! style. The protobuf schema is a compact table committed in `schema/k8s.schema`, generated from
 //! pinned Kubernetes sources by `gen/gen_schema.py`: no protoc and no network at build time.
 //!
-//! Differences from Go's JSON, by design: fields that Go prints as `null` (a zero
-//! `creationTimestamp`, nil slices and maps without omitempty) are omitted; resource quantities are
-//! passed through as stored, not re-canonicalised; everything else (pointer fields that are zero,
-//! empty non-pointer structs as `{}`, the special types' JSON forms) follows Go.
+//! # Zero values
+//!
+//! gogo-protobuf writes every non-pointer field (even `""`, `0`, `false`) and pointer fields only
+//! when set, so a field on the wire is either a non-pointer one or a set pointer. Decoding keeps
+//! every present pointer field, zero or not (`replicas: 0`, `runAsUser: 0`,
+//! `allowPrivilegeEscalation: false`, `storageClassName: ""`), drops zero non-pointer `omitempty`
+//! scalars as Go's JSON does, and keeps empty non-pointer structs as `{}` (`resources: {}`,
+//! `status: {}`), also as Go does. Encoding follows gogo: fields in number order, absent
+//! non-pointer fields written as zero values, pointers only when present, repeated scalars
+//! unpacked, map entries sorted by key. Unknown protobuf fields (from a newer API server) are
+//! skipped on decode; unknown JSON fields are an error on encode, except `apiVersion`/`kind` in
+//! nested objects whose Go struct embeds TypeMeta, which the API server drops too.
+//!
+//! # Differences from Go's JSON, by design
+//!
+//! Members that Go prints as `null` (a zero `creationTimestamp`, nil slices and maps without
+//! omitempty) are omitted; a map value that is a zero time stays `null`. Resource quantities are
+//! passed through as stored (the API server stores them canonical), not re-canonicalised on
+//! encode. Everything else, including the YAML text, matches Go's output for Kubernetes' own
+//! round-trip fixtures (see `tests/fixtures.rs`).
+//!
+//! # Regenerating the schema
+//!
+//! `python3 crates/k8s-codec/gen/gen_schema.py --api DIR --apimachinery DIR --apiextensions DIR
+//! --aggregator DIR > crates/k8s-codec/schema/k8s.schema`, with git directories of k8s.io/api,
+//! k8s.io/apimachinery, k8s.io/apiextensions-apiserver and k8s.io/kube-aggregator; the commits
+//! read are pinned in the script. CI never runs it; the output is committed.
 
 mod decode;
 mod encode;
