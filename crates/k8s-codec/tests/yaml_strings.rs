@@ -185,7 +185,7 @@ fn numbers_and_other_scalars_read_back() {
         "small": 1.5e-7, "t": true, "f2": false, "z": null, "empty": {}, "none": []});
     let t = k8s_codec::to_yaml(&v);
     assert_eq!(common::diff(&common::yaml12(&t), &v, ""), None, "{t}");
-    if let Some(p) = common::yaml11(&[t.clone()]) {
+    if let Some(p) = common::yaml11(std::slice::from_ref(&t)) {
         assert_eq!(common::diff(&p[0], &v, ""), None, "{t}");
     }
 }
