@@ -47,7 +47,8 @@ pub fn object(
         };
         let f = &msg.fields[pos];
         let slot = &mut slots[pos];
-        let at = f.json.as_str();
+        // Inline fields' own names never appear in the JSON, nor in error paths.
+        let at = if f.inline { "" } else { f.json.as_str() };
         match f.card {
             Card::Optional => {
                 let v = match f.ty {

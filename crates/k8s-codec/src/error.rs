@@ -42,6 +42,9 @@ pub enum Error {
 impl Error {
     /// Prefixes the field path with one more outer segment as the error bubbles up.
     pub(crate) fn within(mut self, segment: &str) -> Self {
+        if segment.is_empty() {
+            return self;
+        }
         let join = |at: &mut String| {
             if at.is_empty() {
                 *at = segment.to_string();
