@@ -19,6 +19,8 @@ pub struct Options {
     pub identities: Vec<String>,
     /// Accept a database without the SHA-256 trailer (copied from a data dir).
     pub skip_hash_check: bool,
+    /// With `--k8s`: the Kubernetes key prefix to take an inventory of.
+    pub k8s_prefix: Option<String>,
 }
 
 /// What the command line asks for.
@@ -45,6 +47,11 @@ OPTIONS:
                              age input; repeatable
       --skip-hash-check      accept a database without the SHA-256 trailer (a db file copied
                              from a data dir)
+      --k8s                  also take an inventory of the Kubernetes objects: objects and bytes
+                             per resource and namespace, the largest objects, events' share,
+                             value formats, and encryption at rest (warns when secrets are
+                             stored in plaintext); counts live keys at the snapshot's revision
+      --k8s-prefix PREFIX    the API server's --etcd-prefix [default: /registry]; implies --k8s
   -h, --help                 print this help
   -V, --version              print the version
 
@@ -56,6 +63,7 @@ EXAMPLES:
     etcd-snap-status snap.db -w table
     age -d -i key.txt snap.db.zst.age | zstd -dc | etcd-snap-status
     ssh backup 'cat snap.db.zst.age' | etcd-snap-status -i key.txt -w json
+    etcd-snap-status --k8s snap.db -w table
 ",
         version = env!("CARGO_PKG_VERSION")
     )
@@ -68,6 +76,8 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut detail = false;
     let mut identities = Vec::new();
     let mut skip_hash_check = false;
+    let mut k8s = false;
+    let mut k8s_prefix = None;
     while let Some(opt) = args.next_opt()? {
         if format.take(&opt, &mut args)? {
             continue;
@@ -87,6 +97,16 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "detail" => detail = args.bool_value(&opt)?,
             "identity" => identities.push(args.value(&opt)?),
             "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
+            "k8s" => k8s = args.bool_value(&opt)?,
+            "k8s-prefix" => {
+                let prefix = args.value(&opt)?;
+                if !prefix.starts_with('/') {
+                    return Err(etcd_common::Error::usage(format!(
+                        "--k8s-prefix: {prefix:?} does not start with '/' (the API server's default is /registry)"
+                    )));
+                }
+                k8s_prefix = Some(prefix);
+            }
             "help" => return Ok(Parsed::Exit(help())),
             "version" => {
                 return Ok(Parsed::Exit(format!(
@@ -103,5 +123,10 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         detail,
         identities,
         skip_hash_check,
+        k8s_prefix: match (k8s, k8s_prefix) {
+            (_, Some(prefix)) => Some(prefix),
+            (true, None) => Some(k8s_registry::DEFAULT_PREFIX.to_string()),
+            (false, None) => None,
+        },
     })))
 }

@@ -64,6 +64,8 @@ struct ReportJson<'a> {
     page_size: u32,
     free_pages: u64,
     layers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    k8s: Option<crate::k8s_report::K8sJson>,
 }
 
 fn to_json(d: &Described) -> ReportJson<'_> {
@@ -129,6 +131,7 @@ fn to_json(d: &Described) -> ReportJson<'_> {
         page_size: x.page_size,
         free_pages: x.free_pages,
         layers: d.layers.iter().map(ToString::to_string).collect(),
+        k8s: d.k8s.as_ref().map(crate::k8s_report::to_json),
     }
 }
 
@@ -234,6 +237,9 @@ pub fn print(d: &Described, options: &Options) -> Result<()> {
                     text.push_str(&format!("{field}: {value}\n"));
                 }
             }
+            if let Some(inventory) = &d.k8s {
+                text.push_str(&crate::k8s_report::simple(inventory));
+            }
             text
         }
         Format::Table => {
@@ -247,6 +253,9 @@ pub fn print(d: &Described, options: &Options) -> Result<()> {
                     .map(|(f, v)| vec![f, v])
                     .collect();
                 text.push_str(&table::render(&["detail", "value"], &rows));
+            }
+            if let Some(inventory) = &d.k8s {
+                text.push_str(&crate::k8s_report::tables(inventory));
             }
             text
         }

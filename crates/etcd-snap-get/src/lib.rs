@@ -1,0 +1,136 @@
+//! `etcd-snap-get`: Kubernetes objects back out of an etcd snapshot, offline, kubectl-style.
+//!
+//! The snapshot is opened and verified exactly as `etcd-snap-status` does it (file or stdin; raw,
+//! zstd or age; consistency check and SHA-256 trailer), then the live keys the request names are
+//! read ([`select`]), decoded ([`object`]) and printed ([`render`]). No etcd client, no network.
+
+pub mod cli;
+pub mod object;
+pub mod render;
+pub mod select;
+
+use cli::{Options, Output, Query, Scope};
+use etcd_common::{Error, ExitCode, Result};
+use select::{Item, Selection};
+use std::io::IsTerminal;
+
+/// Runs the tool on the process's arguments and environment.
+pub fn main() -> Result<ExitCode> {
+    etcd_common::args::dispatch(cli::parse, run)
+}
+
+/// Reads the snapshot and prints what `options` asks for.
+pub fn run(options: &Options) -> Result<ExitCode> {
+    if options.output == Some(Output::Raw) && std::io::stdout().is_terminal() {
+        return Err(Error::new(
+            ExitCode::Refused,
+            "refusing to write raw stored bytes to a terminal: redirect stdout (> FILE) or pipe it",
+        ));
+    }
+    let selection = Selection::new(&options.query, &options.scope, &options.k8s_prefix);
+    let source = etcd_snap_status::Source {
+        input: options.input.as_deref(),
+        identities: &options.identities,
+        skip_hash_check: options.skip_hash_check,
+    };
+    let opened = etcd_snap_status::open_verified(source, |db, name| {
+        select::collect(db, &selection).map_err(|e| etcd_snap_status::db_error(name, e))
+    })?;
+    let (items, revision) = opened.read;
+    let items = settle_resource(&selection, items)?;
+    match single(options, &selection, items, revision)? {
+        Ok(item) => render::one(&item, options),
+        Err(items) => render::list(&items, options),
+    }
+}
+
+/// A resource given by its plural alone must be in exactly one group.
+fn settle_resource(selection: &Selection, items: Vec<Item>) -> Result<Vec<Item>> {
+    let Some(k8s_registry::resources::Resolved::Unknown(plural)) = &selection.resolved else {
+        return Ok(items);
+    };
+    let mut groups: Vec<&str> = items.iter().filter_map(|i| i.group.as_deref()).collect();
+    groups.sort_unstable();
+    groups.dedup();
+    match groups.as_slice() {
+        [_] => Ok(selection.narrow(items)),
+        [] => Err(Error::usage(format!(
+            "unknown resource type {plural:?}: not built in, and no live {plural} of any group under {} (a custom resource is PLURAL.GROUP)",
+            selection.key_prefix
+        ))),
+        many => Err(Error::usage(format!(
+            "{plural:?} is ambiguous: the snapshot has it in groups {}; give {plural}.GROUP",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// One object (`Ok`) or a list (`Err`): a name (or a `--prefix` key that exists exactly) asks
+/// for one object, and not finding it is exit 1.
+fn single(
+    options: &Options,
+    selection: &Selection,
+    mut items: Vec<Item>,
+    revision: i64,
+) -> Result<std::result::Result<Item, Vec<Item>>> {
+    if let Query::Prefix(p) = &options.query {
+        if let Some(at) = items.iter().position(|i| i.key == *p) {
+            return Ok(Ok(items.swap_remove(at)));
+        }
+        if options.output == Some(Output::Raw) && items.len() != 1 {
+            return Err(Error::usage(format!(
+                "-o raw writes one value: {} live keys start with {p:?} and none is exactly it",
+                items.len()
+            )));
+        }
+        return Ok(match items.len() {
+            1 if options.output == Some(Output::Raw) => Ok(items.remove(0)),
+            _ => Err(items),
+        });
+    }
+    let Some(name) = &selection.name else {
+        if options.output == Some(Output::Raw) {
+            return Err(Error::usage(
+                "-o raw writes one object's stored bytes: give a NAME",
+            ));
+        }
+        return Ok(Err(items));
+    };
+    if items.is_empty() {
+        let Query::Resource { resource, .. } = &options.query else {
+            return Ok(Err(items));
+        };
+        let place = match (&options.scope, &selection.resolved) {
+            (_, Some(k8s_registry::resources::Resolved::Builtin(b))) if !b.namespaced => {
+                String::new()
+            }
+            (Scope::One(ns), _) => format!(" in namespace {ns:?}"),
+            (Scope::All, _) => " in any namespace".to_string(),
+        };
+        let keys = if selection.exact.is_empty() {
+            format!("no live key under {} matches", selection.key_prefix)
+        } else {
+            format!("no live key {}", selection.exact.join(" or "))
+        };
+        return Err(Error::new(
+            ExitCode::CheckFailed,
+            format!("{resource} {name:?} not found{place} at revision {revision} ({keys})"),
+        ));
+    }
+    // A custom resource may exist both namespaced and not: the namespaced one wins, as -n asks.
+    if let Some(at) = items.iter().position(|i| i.namespace.is_some()) {
+        if items.len() == 1 || !matches!(options.scope, Scope::All) {
+            return Ok(Ok(items.swap_remove(at)));
+        }
+    }
+    if items.len() == 1 {
+        return Ok(Ok(items.remove(0)));
+    }
+    if options.output == Some(Output::Raw) {
+        return Err(Error::usage(format!(
+            "-o raw writes one object: {} objects are named {name:?}; give -n NAMESPACE",
+            items.len()
+        )));
+    }
+    Ok(Err(items))
+}

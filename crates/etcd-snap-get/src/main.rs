@@ -1,0 +1,5 @@
+//! `etcd-snap-get`: parse the command line, read the objects out of the snapshot, exit with its code.
+
+fn main() -> std::process::ExitCode {
+    etcd_common::output::finish(etcd_snap_get::main())
+}

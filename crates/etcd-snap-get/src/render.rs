@@ -1,0 +1,148 @@
+//! Printing: one object as YAML, JSON or its raw bytes; a list as a table or a `kind: List`.
+//! Objects that cannot be shown (encrypted, undecodable) are one `Error:` line for a single
+//! object, and a `Warning:` line each in a list (the others are printed, and the exit code is 1).
+
+use crate::cli::{Options, Output};
+use crate::object::{self, Decoded};
+use crate::select::Item;
+use etcd_common::output::print_stdout;
+use etcd_common::{Error, ExitCode, Result};
+use k8s_registry::ValueFormat;
+use std::io::Write;
+
+/// What went wrong with one object, as one line.
+fn not_shown(item: &Item, decoded: &Decoded) -> Option<String> {
+    match decoded {
+        Decoded::Object(_) => None,
+        Decoded::Encrypted(e) => Some(format!(
+            "{} is stored encrypted with {e}; decrypt needs the API server's EncryptionConfiguration (-o raw gives the stored bytes)",
+            item.key
+        )),
+        Decoded::Undecodable(why) => Some(format!("{}: {why} (-o raw gives the stored bytes)", item.key)),
+    }
+}
+
+/// Prints one object.
+pub fn one(item: &Item, options: &Options) -> Result<ExitCode> {
+    let output = options.output.unwrap_or(Output::Yaml);
+    if output == Output::Raw {
+        return write_raw(&item.value);
+    }
+    if output == Output::Table {
+        return list(std::slice::from_ref(item), options);
+    }
+    let decoded = object::decode(&item.value, item.mod_revision, options.keep_server_fields);
+    if let Some(why) = not_shown(item, &decoded) {
+        return Err(Error::new(ExitCode::CheckFailed, why));
+    }
+    let Decoded::Object(value) = decoded else {
+        return Err(Error::new(
+            ExitCode::CheckFailed,
+            format!("{}: not shown", item.key),
+        ));
+    };
+    print_stdout(&match output {
+        Output::Json => object::to_json(&value),
+        _ => object::to_yaml(&value),
+    })?;
+    Ok(ExitCode::Success)
+}
+
+/// Prints a list.
+pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
+    let output = options.output.unwrap_or(Output::Table);
+    if output == Output::Table {
+        if items.is_empty() {
+            warn(&format!(
+                "No resources found{}.",
+                match &options.scope {
+                    crate::cli::Scope::One(ns) => format!(" in {ns} namespace"),
+                    crate::cli::Scope::All => String::new(),
+                }
+            ));
+            return Ok(ExitCode::Success);
+        }
+        print_stdout(&table(items))?;
+        return Ok(ExitCode::Success);
+    }
+    let mut objects = Vec::new();
+    let mut failed = false;
+    for item in items {
+        let decoded = object::decode(&item.value, item.mod_revision, options.keep_server_fields);
+        match (not_shown(item, &decoded), decoded) {
+            (None, Decoded::Object(v)) => objects.push(v),
+            (why, _) => {
+                failed = true;
+                warn(&format!(
+                    "Warning: {}",
+                    why.unwrap_or_else(|| item.key.clone())
+                ));
+            }
+        }
+    }
+    let value = object::list(objects);
+    print_stdout(&match output {
+        Output::Json => object::to_json(&value),
+        _ => object::to_yaml(&value),
+    })?;
+    Ok(if failed {
+        ExitCode::CheckFailed
+    } else {
+        ExitCode::Success
+    })
+}
+
+/// One line on stderr; a closed stderr (`2>&1 | head`) is not worth a panic.
+fn warn(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn write_raw(bytes: &[u8]) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(ExitCode::Success),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::broken_pipe()),
+        Err(e) => Err(Error::io("writing to stdout", &e)),
+    }
+}
+
+/// NAMESPACE NAME KIND BYTES FORMAT, kubectl-style aligned columns.
+fn table(items: &[Item]) -> String {
+    let mut rows = vec![[
+        "NAMESPACE".to_string(),
+        "NAME".into(),
+        "KIND".into(),
+        "BYTES".into(),
+        "FORMAT".into(),
+    ]];
+    for item in items {
+        let kind = k8s_registry::value::type_meta(&item.value)
+            .map(|t| t.kind)
+            .filter(|k| !k.is_empty())
+            .unwrap_or_else(|| "-".into());
+        rows.push([
+            item.namespace.clone().unwrap_or_else(|| "-".into()),
+            item.name.clone(),
+            kind,
+            item.value.len().to_string(),
+            ValueFormat::of(&item.value).to_string(),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < row.len() {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
