@@ -46,22 +46,30 @@ pub fn yaml12(text: &str) -> Value {
     to_json(&docs[0])
 }
 
-/// Whether python3 with PyYAML is available on this machine.
-pub fn has_pyyaml() -> bool {
-    Command::new("python3")
-        .args(["-c", "import yaml"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+/// The first python3 with PyYAML: PATH's, else Debian's (`python3-yaml`, installed by scripts/setup).
+pub fn pyyaml_python() -> Option<&'static str> {
+    ["python3", "/usr/bin/python3"].into_iter().find(|python| {
+        Command::new(python)
+            .args(["-c", "import yaml"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
 }
 
 /// Parses many YAML documents with PyYAML (YAML 1.1 resolution) in one python3 process, returning
-/// each as JSON; None when PyYAML is missing.
+/// each as JSON; None when PyYAML is missing outside CI (with `CI` set that is a failure).
 pub fn yaml11(texts: &[String]) -> Option<Vec<Value>> {
-    if !has_pyyaml() {
-        eprintln!("note: python3 with PyYAML not found: YAML 1.1 read-back skipped");
+    let Some(python) = pyyaml_python() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 with PyYAML not found (Debian: python3-yaml): run scripts/setup"
+        );
+        eprintln!(
+            "note: python3 with PyYAML not found: YAML 1.1 read-back skipped (run scripts/setup)"
+        );
         return None;
-    }
+    };
     let script = "import sys, json, yaml\n\
         docs = json.load(sys.stdin)\n\
         out = []\n\
@@ -69,7 +77,7 @@ pub fn yaml11(texts: &[String]) -> Option<Vec<Value>> {
         \x20   v = yaml.safe_load(d)\n\
         \x20   out.append(v)\n\
         json.dump(out, sys.stdout, default=lambda o: {'__not_json__': repr(o)})\n";
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python)
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
