@@ -81,9 +81,10 @@ pub struct Options {
 pub type Parsed = etcd_common::args::Parsed<Options>;
 
 /// The exit code of an object that cannot be shown (not found, encrypted, not decodable).
-pub const NOT_SHOWN_HELP: &str = "\
-  1  not found, or stored encrypted (decrypting needs the API server's EncryptionConfiguration),
-     or not decodable (-o raw gives the stored bytes); in a list, the others are still printed";
+pub const NOT_SHOWN_HELP: &str =
+    "  1  here: the object is not found, stored encrypted (decrypting needs the API server's
+     EncryptionConfiguration) or not decodable (-o raw gives the stored bytes); in a list,
+     the others are still printed";
 
 /// The `--help` text.
 pub fn help() -> String {
@@ -127,7 +128,6 @@ OPTIONS:
   -V, --version              print the version
 
 {EXIT_CODES_HELP}
-For etcd-snap-get:
 {NOT_SHOWN_HELP}
 
 EXAMPLES:

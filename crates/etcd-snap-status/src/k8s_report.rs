@@ -201,11 +201,13 @@ fn sections(inv: &Inventory) -> Vec<Section> {
             ]
         })
         .collect();
-    namespaces.push(vec![
-        "(cluster-scoped)".into(),
-        j.cluster_scoped.objects.to_string(),
-        j.cluster_scoped.bytes.to_string(),
-    ]);
+    if j.cluster_scoped.objects > 0 {
+        namespaces.push(vec![
+            "(cluster-scoped)".into(),
+            j.cluster_scoped.objects.to_string(),
+            j.cluster_scoped.bytes.to_string(),
+        ]);
+    }
     let largest = j
         .largest
         .iter()

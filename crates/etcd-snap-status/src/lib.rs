@@ -13,14 +13,17 @@ pub mod report;
 use etcd_common::codec::decode::{self, Layer};
 use etcd_common::{Error, ExitCode, Result};
 use input::{Input, Trailer};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
     etcd_common::args::dispatch(cli::parse, |options| {
         let described = describe(options)?;
         report::print(&described, options)?;
-        if let Some(inventory) = &described.k8s {
+        // The report carries its warnings; repeat them on stderr when stdout goes elsewhere (a
+        // file, a pipe into jq, a mail), so that whoever runs the command still sees them.
+        let stdout_seen = std::io::stdout().is_terminal();
+        if let Some(inventory) = described.k8s.as_ref().filter(|_| !stdout_seen) {
             for warning in k8s_report::warnings(inventory) {
                 // stderr may be closed too (`2>&1 | head`): a warning is not worth a panic.
                 let _ = writeln!(std::io::stderr(), "Warning: {warning}");
