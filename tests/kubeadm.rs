@@ -421,21 +421,24 @@ impl Node {
         v["header"]["revision"].as_i64().unwrap()
     }
 
+    /// One of our tools, talking to this node's etcd as kubeadm's healthcheck client.
+    fn client(&self, name: &str) -> Command {
+        let pki = self.pki();
+        let mut cmd = Command::new(tool(name));
+        cmd.arg("--endpoints")
+            .arg(self.endpoint())
+            .arg("--cacert")
+            .arg(pki.join("etcd/ca.crt"))
+            .arg("--cert")
+            .arg(pki.join("etcd/healthcheck-client.crt"))
+            .arg("--key")
+            .arg(pki.join("etcd/healthcheck-client.key"));
+        cmd
+    }
+
     /// `etcd-health --wait` with the kubeadm healthcheck client.
     fn wait_etcd_healthy(&self) {
-        let pki = self.pki();
-        run_ok(
-            Command::new(tool("etcd-health"))
-                .arg("--endpoints")
-                .arg(self.endpoint())
-                .arg("--cacert")
-                .arg(pki.join("etcd/ca.crt"))
-                .arg("--cert")
-                .arg(pki.join("etcd/healthcheck-client.crt"))
-                .arg("--key")
-                .arg(pki.join("etcd/healthcheck-client.key"))
-                .args(["--wait", "30s"]),
-        );
+        run_ok(self.client("etcd-health").args(["--wait", "30s"]));
     }
 
     /// `curl https://127.0.0.1:API_PORT/readyz` with the cluster CA: (HTTP code, body).
@@ -569,17 +572,8 @@ fn load_and_back_up(node: &Node) -> (PathBuf, PathBuf, i64) {
     run_ok(Command::new("age-keygen").arg("-o").arg(&key));
     let recipient = run_ok(Command::new("age-keygen").arg("-y").arg(&key));
     let backup = node.root().join("snap.db.zst.age");
-    let pki = node.pki();
     run_ok(
-        Command::new(tool("etcd-snap-save"))
-            .arg("--endpoints")
-            .arg(node.endpoint())
-            .arg("--cacert")
-            .arg(pki.join("etcd/ca.crt"))
-            .arg("--cert")
-            .arg(pki.join("etcd/healthcheck-client.crt"))
-            .arg("--key")
-            .arg(pki.join("etcd/healthcheck-client.key"))
+        node.client("etcd-snap-save")
             .args(["--quiet", "--compress", "-r", recipient.trim()])
             .arg(&backup),
     );
