@@ -45,32 +45,6 @@ fn normalise(v: &mut Value) {
     }
 }
 
-/// The first differing path of two values, for readable failures.
-fn diff(a: &Value, b: &Value, path: &str) -> Option<String> {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            for k in x.keys().chain(y.keys()) {
-                match (x.get(k), y.get(k)) {
-                    (Some(p), Some(q)) => {
-                        if let Some(d) = diff(p, q, &format!("{path}.{k}")) {
-                            return Some(d);
-                        }
-                    }
-                    (p, q) => return Some(format!("{path}.{k}: {p:?} vs {q:?}")),
-                }
-            }
-            None
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
-            .iter()
-            .zip(y)
-            .enumerate()
-            .find_map(|(i, (p, q))| diff(p, q, &format!("{path}[{i}]"))),
-        _ if a == b => None,
-        _ => Some(format!("{path}: {a} vs {b}")),
-    }
-}
-
 #[test]
 fn pb_fixtures_start_with_the_envelope() {
     for base in fixtures() {
@@ -109,7 +83,7 @@ fn decode_equals_go_json() {
         match k8s_codec::decode_protobuf(&read(&base, "pb")) {
             Ok(mut got) => {
                 normalise(&mut got);
-                if let Some(d) = diff(&got, &want, "") {
+                if let Some(d) = common::diff(&got, &want, "") {
                     failures.push(format!("{}: {d}", base.display()));
                 }
             }
@@ -136,7 +110,7 @@ fn encode_is_byte_equal_to_go() {
                 normalise(&mut back);
                 let mut want = json.clone();
                 normalise(&mut want);
-                if let Some(d) = diff(&back, &want, "") {
+                if let Some(d) = common::diff(&back, &want, "") {
                     failures.push(format!("{}: round trip: {d}", base.display()));
                 } else if ours != pb {
                     let at = ours
@@ -169,19 +143,7 @@ fn yaml_of_every_fixture_reads_back() {
         .iter()
         .map(|b| k8s_codec::decode_protobuf(&read(b, "pb")).unwrap())
         .collect();
-    let texts: Vec<String> = values.iter().map(k8s_codec::to_yaml).collect();
-    for (v, t) in values.iter().zip(&texts) {
-        if let Some(d) = common::diff(&common::yaml12(t), v, "") {
-            panic!("YAML 1.2: {d}\n{t}");
-        }
-    }
-    if let Some(parsed) = common::yaml11(&texts) {
-        for ((v, t), p) in values.iter().zip(&texts).zip(&parsed) {
-            if let Some(d) = common::diff(p, v, "") {
-                panic!("YAML 1.1: {d}\n{t}");
-            }
-        }
-    }
+    common::assert_yaml_reads_back(&values);
 }
 
 #[test]

@@ -164,19 +164,7 @@ fn tricky_strings_read_back() {
         docs.push(Value::Object(keyed));
     }
     docs.push(json!(STRINGS));
-    let texts: Vec<String> = docs.iter().map(k8s_codec::to_yaml).collect();
-    for (v, t) in docs.iter().zip(&texts) {
-        if let Some(d) = common::diff(&common::yaml12(t), v, "") {
-            panic!("YAML 1.2: {d}\n{t}");
-        }
-    }
-    if let Some(parsed) = common::yaml11(&texts) {
-        for ((v, t), p) in docs.iter().zip(&texts).zip(&parsed) {
-            if let Some(d) = common::diff(p, v, "") {
-                panic!("YAML 1.1: {d}\n{t}");
-            }
-        }
-    }
+    common::assert_yaml_reads_back(&docs);
 }
 
 #[test]

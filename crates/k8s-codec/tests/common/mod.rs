@@ -184,3 +184,20 @@ pub fn contained(want: &Value, got: &Value, path: &str) -> Option<String> {
         _ => Some(format!("{path}: {want} vs {got}")),
     }
 }
+
+/// Every value's YAML must read back to the value with yaml-rust2 (YAML 1.2) and PyYAML (1.1).
+pub fn assert_yaml_reads_back(values: &[Value]) {
+    let texts: Vec<String> = values.iter().map(k8s_codec::to_yaml).collect();
+    for (v, t) in values.iter().zip(&texts) {
+        if let Some(d) = diff(&yaml12(t), v, "") {
+            panic!("YAML 1.2: {d}\n{t}");
+        }
+    }
+    if let Some(parsed) = yaml11(&texts) {
+        for ((v, t), p) in values.iter().zip(&texts).zip(&parsed) {
+            if let Some(d) = diff(p, v, "") {
+                panic!("YAML 1.1: {d}\n{t}");
+            }
+        }
+    }
+}
