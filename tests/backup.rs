@@ -516,6 +516,43 @@ fn bad_calls_exit_2_before_anything_is_written() {
 }
 
 #[test]
+fn a_keep_value_beyond_shell_arithmetic_is_refused_and_deletes_nothing() {
+    // Bash arithmetic wraps at 2^63: --keep 9999999999999999999 became negative (every backup but
+    // the newest deleted), --keep-days 200000000000000 a date out of range after the backup.
+    let node = Node::start_plain();
+    let cid = node.cluster_id();
+    let mut older: Vec<String> = (2..5)
+        .map(|h| format!("etcd-{cid}-{}-r1.db.zst", stamp(h * 3600)))
+        .collect();
+    older.sort();
+    for n in &older {
+        fs::write(node.dest().join(n), "x").unwrap();
+    }
+    for args in [
+        ["--keep", "9999999999999999999"],
+        ["--keep-days", "200000000000000"],
+        ["--keep-days", "213503982334602"],
+    ] {
+        // etcd-backup --no-encrypt --keep 9999999999999999999 DIR
+        let out = run(node
+            .backup()
+            .arg("--no-encrypt")
+            .args(args)
+            .arg(node.dest()));
+        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(args[0]), "{args:?}: {}", out.stderr);
+        assert_eq!(names(&node.dest()), older, "{args:?}");
+    }
+    // The largest values accepted work and delete nothing here.
+    let out = run(node
+        .backup()
+        .args(["--no-encrypt", "--keep", "1000000", "--keep-days", "36500"])
+        .arg(node.dest()));
+    assert!(out.success(), "{out:?}");
+    assert_eq!(names(&node.dest()).len(), 4);
+}
+
+#[test]
 fn credentials_come_from_etcdctl_variables_and_a_rejected_password_exits_2() {
     let node = Node::with(Cluster::builder(Version::V3_5).auth().start());
     node.put_keys(2);
