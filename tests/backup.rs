@@ -398,6 +398,53 @@ fn ssh_destination_stores_verifies_and_prunes_on_the_remote_host() {
 }
 
 #[test]
+fn ssh_destination_under_the_remote_home_with_tilde_spaces_and_quotes() {
+    // scp users write HOST:~/dir; the remote shell must expand the ~ (it did not: `cd -- '~/dir'`).
+    let node = Node::start_plain();
+    let sshd = Sshd::start();
+    let home = run_ok(sshd.ssh_command("pwd").stdin(Stdio::null()));
+    let in_home = tempfile::Builder::new()
+        .prefix("etcd-backup-test-")
+        .tempdir_in(home.trim())
+        .unwrap();
+    let rel = in_home.path().file_name().unwrap().to_str().unwrap();
+    let odd = "it's a $dir; `x`";
+    fs::create_dir(in_home.path().join(odd)).unwrap();
+    let user = sshd.user();
+    for (dest, dir) in [
+        (
+            format!("{user}@127.0.0.1:~/{rel}"),
+            in_home.path().to_path_buf(),
+        ),
+        (
+            format!("{user}@127.0.0.1:{rel}/{odd}"),
+            in_home.path().join(odd),
+        ),
+        (
+            format!("{user}@127.0.0.1:~/{rel}/{odd}/"),
+            in_home.path().join(odd),
+        ),
+    ] {
+        // etcd-backup --no-encrypt --keep 1 --ssh-opts '...' 'root@127.0.0.1:~/dir'
+        let out = run(node
+            .backup()
+            .args(["--no-encrypt", "--keep", "1", "--ssh-opts"])
+            .arg(ssh_opts(&sshd))
+            .arg(&dest));
+        assert!(out.success(), "{dest}: {out:?}");
+        let stored = names(&dir);
+        let stored: Vec<&String> = stored.iter().filter(|n| n.starts_with("etcd-")).collect();
+        assert_eq!(stored.len(), 1, "{dest}: {stored:?}");
+        assert_eq!(
+            out.stdout,
+            format!("{}/{}\n", dest.trim_end_matches('/'), stored[0])
+        );
+        snap_status(&dir.join(stored[0]), None);
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+}
+
+#[test]
 fn retention_by_count_keeps_the_newest_and_touches_only_this_clusters_backups() {
     let node = Node::start();
     let cid = node.cluster_id();
