@@ -896,6 +896,55 @@ fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
 }
 
 #[test]
+fn an_etcd_yaml_edited_by_hand_space_separated_flags_quotes_and_crlf() {
+    // etcd's flag parser takes `--name cp1` as two list items as well as `--name=cp1`; the
+    // script read the first form as `--name` alone (member name "true", data dir "true").
+    let node = Node::new();
+    let snap = node.root().join("any.db");
+    fs::write(&snap, "x").unwrap();
+    let snap = snap.to_str().unwrap();
+    let etcd_yaml = node.manifests().join("etcd.yaml");
+    let original = fs::read_to_string(&etcd_yaml).unwrap();
+    let root = node.root().display().to_string();
+    let edited = original
+        .replace("    - --name=cp1\n", "    - --name\n    - cp1\n")
+        .replace(
+            &format!("    - --data-dir={root}/var/lib/etcd\n"),
+            &format!("    - \"--data-dir\"\n    - '{root}/var/lib/etcd'\n"),
+        )
+        .replace(
+            "    - --initial-advertise-peer-urls=",
+            "    - \"--initial-advertise-peer-urls=",
+        )
+        .replace(
+            "    - --initial-cluster=cp1=https://127.0.0.1:",
+            "    - --initial-cluster\n    - cp1=https://127.0.0.1:",
+        )
+        .replace("\n", "\r\n");
+    let edited = edited.replacen(
+        &format!(":{}\r\n    - --initial-cluster", node.peer_port),
+        &format!(":{}\"\r\n    - --initial-cluster", node.peer_port),
+        1,
+    );
+    assert_ne!(edited, original);
+    fs::write(&etcd_yaml, &edited).unwrap();
+
+    // kubeadm-restore SNAPSHOT (dry run; the 1-byte snapshot stops it after the facts)
+    let out = node.restore(&[snap]);
+    assert_eq!(out.code(), 4, "{}", out.stderr);
+    let peer = format!("https://127.0.0.1:{}", node.peer_port);
+    for expected in [
+        "member name:          cp1\n".to_string(),
+        format!("data dir (host):      {root}/var/lib/etcd (missing"),
+        format!("peer URLs:            {peer}\n"),
+        format!("initial cluster:      cp1={peer}\n"),
+    ] {
+        assert!(out.stdout.contains(&expected), "lacks {expected:?}");
+    }
+    assert_eq!(fs::read_to_string(&etcd_yaml).unwrap(), edited);
+}
+
+#[test]
 fn a_multi_member_snapshot_needs_initial_cluster() {
     let node = Node::new();
     let cluster = support::Cluster::builder(Version::V3_5).members(3).start();
