@@ -944,6 +944,71 @@ fn an_etcd_yaml_edited_by_hand_space_separated_flags_quotes_and_crlf() {
     assert_eq!(fs::read_to_string(&etcd_yaml).unwrap(), edited);
 }
 
+/// The commands of the "HOW TO ROLL BACK" text, in order, as an operator would paste them
+/// (the `etcd-health --wait` line left out: nothing runs the pods here).
+fn rollback_commands(text: &str) -> Vec<String> {
+    let start = text.find("HOW TO ROLL BACK").expect("no rollback text");
+    let mut cmds = Vec::new();
+    for line in text[start..].lines().skip(1) {
+        let trimmed = line.trim_start();
+        let cmd = match trimmed.split_once(".  ").or(trimmed.split_once(":  ")) {
+            Some((head, cmd)) if head.starts_with(|c: char| c.is_ascii_digit()) => cmd,
+            _ => trimmed,
+        };
+        let cmd = cmd.rsplit_once(":  ").map_or(cmd, |(_, c)| c);
+        if ["mv ", "mkdir ", "rmdir ", "rm "]
+            .iter()
+            .any(|p| cmd.starts_with(p))
+        {
+            cmds.push(cmd.to_string());
+        }
+    }
+    cmds
+}
+
+#[test]
+fn the_printed_rollback_restores_the_node_when_paths_have_spaces() {
+    // An operator pastes the rollback steps into a shell; a path with a space must survive that.
+    let node = Node::new();
+    let cluster = support::Cluster::builder(Version::V3_5).start();
+    let snap = node.root().join("snap.db");
+    run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg("--endpoints")
+            .arg(&cluster.endpoints()[0])
+            .arg("--quiet")
+            .arg(&snap),
+    );
+    drop(cluster);
+    fs::create_dir_all(node.data_dir().join("member")).unwrap();
+    fs::write(node.data_dir().join("member/old-data"), "before").unwrap();
+    let manifests_before = node.manifest_bytes();
+    let backup_dir = node.root().join("etc/kubernetes/manifests before restore");
+
+    // No kubelet: etcd.yaml goes back but etcd never starts, so the run times out (exit 3).
+    let out = node.restore(&[
+        "--yes",
+        "--etcd-timeout",
+        "1s",
+        "--backup-dir",
+        backup_dir.to_str().unwrap(),
+        snap.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code(), 3, "{}", out.stderr);
+    let cmds = rollback_commands(&out.stderr);
+    assert!(cmds.len() >= 5, "{cmds:?}");
+    for cmd in &cmds {
+        let done = run(Command::new("sh").arg("-c").arg(cmd));
+        assert!(done.success(), "{cmd}: {}", done.stderr);
+    }
+    assert_eq!(node.manifest_bytes(), manifests_before);
+    assert!(!backup_dir.exists());
+    assert_eq!(
+        fs::read_to_string(node.data_dir().join("member/old-data")).unwrap(),
+        "before"
+    );
+}
+
 #[test]
 fn a_multi_member_snapshot_needs_initial_cluster() {
     let node = Node::new();
