@@ -94,7 +94,11 @@ impl Node {
     /// `ETCDCTL_ENDPOINTS` set, and for a TLS node `ETCD_BACKUP_PKI_DIR` pointing at the
     /// kubeadm-shaped PKI; no other `ETCDCTL_*`/`ETCD_*` variable is inherited.
     fn backup(&self) -> Command {
-        let mut cmd = Command::new(script("etcd-backup"));
+        self.with_backup_env(Command::new(script("etcd-backup")))
+    }
+
+    /// `program` with the environment of [`backup`](Self::backup) (to run etcd-backup inside it).
+    fn with_backup_env(&self, mut cmd: Command) -> Command {
         clean_env(&mut cmd);
         cmd.env(
             "PATH",
@@ -641,6 +645,48 @@ fn unwritable_or_missing_destination_exits_6_and_leaves_nothing() {
         assert_eq!(out.stdout, "");
     }
     assert_eq!(fs::read_to_string(&file).unwrap(), "x");
+}
+
+#[test]
+fn a_full_destination_file_system_exits_6_and_leaves_nothing() {
+    // A full tmpfs of its own, in a user and mount namespace (`unshare -rm`): no root needed, and
+    // nothing outside the run sees it. Filled up first, so the empty .part fits but no data does.
+    if !Command::new("unshare")
+        .args(["-rm", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "unshare -rm does not work here: cannot mount a full tmpfs"
+        );
+        eprintln!("skipped: unshare -rm does not work here");
+        return;
+    }
+    let node = Node::start_plain();
+    for args in [vec!["--no-encrypt"], vec!["-r", &node.recipient]] {
+        // unshare -rm sh -c 'mount -t tmpfs -o size=64k tmpfs DIR && dd if=/dev/zero of=DIR/filler;
+        //   etcd-backup ARGS DIR; echo "exit $?"; ls -A DIR' _ DIR etcd-backup ARGS
+        let out = run(node
+            .with_backup_env(Command::new("unshare"))
+            .args(["-rm", "sh", "-c"])
+            .arg(
+                "mount -t tmpfs -o size=64k tmpfs \"$1\" && dd if=/dev/zero of=\"$1/filler\" \
+                 bs=4k 2>/dev/null; d=$1; prog=$2; shift 2; \
+                 \"$prog\" \"$@\" \"$d\"; echo \"exit $?\"; ls -A \"$d\"",
+            )
+            .arg("_")
+            .arg(node.dest())
+            .arg(script("etcd-backup"))
+            .args(&args));
+        assert!(out.success(), "{args:?}: {out:?}");
+        assert_eq!(out.stdout, "exit 6\nfiller\n", "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("No space left on device"),
+            "{}",
+            out.stderr
+        );
+    }
 }
 
 #[test]
