@@ -123,6 +123,24 @@ pub fn object(
             }
         }
     }
+    // gogo always writes non-pointer fields; one missing from the wire (hand-made or foreign data)
+    // is Go's zero value, decoded as if written so that the JSON is what Go prints and encoding it
+    // back (which writes the zero value) decodes to the same JSON.
+    for (f, slot) in msg.fields.iter().zip(slots.iter_mut()) {
+        if slot.is_some() || f.pointer || f.card != Card::Optional {
+            continue;
+        }
+        *slot = match f.ty {
+            Type::Message(m) => {
+                let at = if f.inline { "" } else { f.json.as_str() };
+                message(schema, m, &[], depth + 1).map_err(|e| e.within(at))?
+            }
+            // A nil []byte is not written and Go prints it as null (omitted here).
+            Type::Scalar(Scalar::Bytes) => None,
+            Type::Scalar(_) if f.omitempty => None,
+            Type::Scalar(s) => Some(zero_scalar(s)),
+        };
+    }
     let mut out = Map::new();
     for (f, slot) in msg.fields.iter().zip(slots) {
         let Some(v) = slot else { continue };
