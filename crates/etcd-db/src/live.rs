@@ -110,3 +110,255 @@ fn decode(value: &[u8], revision: Revision) -> Result<KeyValue<'_>> {
         detail: format!("revision {}_{}: {e}", revision.main, revision.sub),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
+mod tests {
+    //! `visit_live` on small databases laid out by hand: one root leaf naming a `key` bucket whose
+    //! entries sit on one (possibly overflowing) leaf page; no etcd needed.
+
+    use super::*;
+
+    const PAGE: usize = 4096;
+
+    /// A leaf page body (header id and overflow patched by `page`).
+    fn leaf(entries: &[(Vec<u8>, Vec<u8>, u32)]) -> Vec<u8> {
+        let n = entries.len();
+        let mut b = vec![0u8; 16 + 16 * n];
+        b[8..10].copy_from_slice(&2u16.to_le_bytes());
+        b[10..12].copy_from_slice(&(n as u16).to_le_bytes());
+        for (i, (k, v, flags)) in entries.iter().enumerate() {
+            let elem = 16 + 16 * i;
+            let pos = (b.len() - elem) as u32;
+            b[elem..elem + 4].copy_from_slice(&flags.to_le_bytes());
+            b[elem + 4..elem + 8].copy_from_slice(&pos.to_le_bytes());
+            b[elem + 8..elem + 12].copy_from_slice(&(k.len() as u32).to_le_bytes());
+            b[elem + 12..elem + 16].copy_from_slice(&(v.len() as u32).to_le_bytes());
+            b.extend_from_slice(k);
+            b.extend_from_slice(v);
+        }
+        b
+    }
+
+    /// Appends a page (overflowing into as many pages as it needs) and returns its id.
+    fn page(image: &mut Vec<u8>, mut body: Vec<u8>) -> u64 {
+        let id = (image.len() / PAGE) as u64;
+        let n = body.len().div_ceil(PAGE).max(1);
+        body[0..8].copy_from_slice(&id.to_le_bytes());
+        body[12..16].copy_from_slice(&((n - 1) as u32).to_le_bytes());
+        body.resize(n * PAGE, 0);
+        image.extend_from_slice(&body);
+        id
+    }
+
+    /// A bbolt image whose root holds bucket `key` with `entries` (sorted by the caller).
+    fn image(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut img = vec![0u8; 2 * PAGE];
+        let entries: Vec<_> = entries
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone(), 0))
+            .collect();
+        let key_root = page(&mut img, leaf(&entries));
+        let mut bucket = key_root.to_le_bytes().to_vec();
+        bucket.extend_from_slice(&0u64.to_le_bytes());
+        let root = page(&mut img, leaf(&[(b"key".to_vec(), bucket, 1)]));
+        let pgid = (img.len() / PAGE) as u64;
+        for (index, txid) in [(0usize, 2u64), (1, 1)] {
+            let mut m = Vec::new();
+            m.extend_from_slice(&0xED0C_DAEDu32.to_le_bytes());
+            m.extend_from_slice(&2u32.to_le_bytes());
+            m.extend_from_slice(&(PAGE as u32).to_le_bytes());
+            m.extend_from_slice(&0u32.to_le_bytes());
+            m.extend_from_slice(&root.to_le_bytes());
+            m.extend_from_slice(&0u64.to_le_bytes());
+            m.extend_from_slice(&u64::MAX.to_le_bytes()); // no freelist
+            m.extend_from_slice(&pgid.to_le_bytes());
+            m.extend_from_slice(&txid.to_le_bytes());
+            let sum = bbolt::fnv1a64(&m);
+            m.extend_from_slice(&sum.to_le_bytes());
+            let off = index * PAGE;
+            img[off..off + 8].copy_from_slice(&(index as u64).to_le_bytes());
+            img[off + 8..off + 10].copy_from_slice(&4u16.to_le_bytes());
+            img[off + 16..off + 80].copy_from_slice(&m);
+        }
+        img
+    }
+
+    fn varint(mut v: u64, out: &mut Vec<u8>) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    /// An `mvccpb.KeyValue` (a tombstone carries only the key, as etcd writes it).
+    fn kv(key: &[u8], create: i64, rev: i64, version: i64, value: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x0a];
+        varint(key.len() as u64, &mut out);
+        out.extend_from_slice(key);
+        for (tag, v) in [(0x10, create), (0x18, rev), (0x20, version)] {
+            if v != 0 {
+                out.push(tag);
+                varint(v as u64, &mut out);
+            }
+        }
+        if !value.is_empty() {
+            out.push(0x2a);
+            varint(value.len() as u64, &mut out);
+            out.extend_from_slice(value);
+        }
+        out
+    }
+
+    /// A `key` bucket entry: revision key and `mvccpb.KeyValue`.
+    type Entry = (Vec<u8>, Vec<u8>);
+    /// A live key as visited: key, value, mod revision.
+    type Live = (Vec<u8>, Vec<u8>, i64);
+
+    /// One change to the store, in the order etcd applies them.
+    enum Op<'a> {
+        Put(&'a [u8], &'a [u8]),
+        Delete(&'a [u8]),
+    }
+
+    /// Applies transactions (each a list of ops, sub revisions 0, 1, ...) as etcd's mvcc does,
+    /// from revision 2; returns the `key` bucket entries and, per key, the expected live value.
+    fn history(txns: &[Vec<Op<'_>>]) -> (Vec<Entry>, Vec<Live>) {
+        use std::collections::BTreeMap;
+        let mut entries = Vec::new();
+        // key -> (create, version, value, mod revision) of live keys
+        let mut state: BTreeMap<Vec<u8>, (i64, i64, Vec<u8>, i64)> = BTreeMap::new();
+        for (i, ops) in txns.iter().enumerate() {
+            let main = i as i64 + 2;
+            for (sub, op) in ops.iter().enumerate() {
+                let sub = sub as i64;
+                match op {
+                    Op::Put(k, v) => {
+                        let (create, version) = match state.get(*k) {
+                            Some((c, ver, _, _)) => (*c, ver + 1),
+                            None => (main, 1),
+                        };
+                        state.insert(k.to_vec(), (create, version, v.to_vec(), main));
+                        let rev = Revision {
+                            main,
+                            sub,
+                            tombstone: false,
+                        };
+                        entries.push((rev.encode(), kv(k, create, main, version, v)));
+                    }
+                    Op::Delete(k) => {
+                        assert!(state.remove(*k).is_some(), "test deletes a live key");
+                        let rev = Revision {
+                            main,
+                            sub,
+                            tombstone: true,
+                        };
+                        entries.push((rev.encode(), kv(k, 0, 0, 0, b"")));
+                    }
+                }
+            }
+        }
+        let live = state
+            .into_iter()
+            .map(|(k, (_, _, v, rev))| (k, v, rev))
+            .collect();
+        (entries, live)
+    }
+
+    /// Visits with `matches`, returning (key, value, mod revision) in visiting order.
+    fn visited(db: &bbolt::Db, matches: impl Fn(&[u8]) -> bool) -> (Vec<Live>, LiveStats) {
+        let mut seen = Vec::new();
+        let stats = visit_live(db, matches, |kv| {
+            seen.push((kv.key.to_vec(), kv.value.to_vec(), kv.mod_revision))
+        })
+        .unwrap();
+        (seen, stats)
+    }
+
+    #[test]
+    fn tombstones_recreation_and_sub_revisions() {
+        let (entries, want) = history(&[
+            vec![Op::Put(b"/a", b"a1")],
+            vec![
+                Op::Put(b"/b", b"b1"),
+                Op::Put(b"/c", b"c1"),
+                Op::Put(b"/a", b"a2"),
+            ],
+            vec![Op::Delete(b"/b")],
+            vec![Op::Put(b"/d", b"d1"), Op::Delete(b"/d")], // created and deleted in one txn
+            vec![Op::Delete(b"/c"), Op::Put(b"/c", b"c2")], // deleted and re-created in one txn
+            vec![Op::Put(b"/b", b"b2")],                    // re-created after a delete
+            vec![Op::Put(b"/e", b"e1"), Op::Delete(b"/a")],
+        ]);
+        let db = bbolt::Db::from_bytes(image(&entries)).unwrap();
+        let (seen, stats) = visited(&db, |_| true);
+        assert_eq!(stats.key_revisions, entries.len() as u64);
+        assert_eq!(stats.revision, 8);
+        assert_eq!(stats.live, 3);
+        // In revision order: /c at 6_1, /b at 7_0, /e at 8_0.
+        let mut by_rev = want.clone();
+        by_rev.sort_by_key(|(_, _, rev)| *rev);
+        assert_eq!(seen, by_rev);
+        assert_eq!(
+            seen.iter()
+                .map(|(k, v, _)| (k.as_slice(), v.as_slice()))
+                .collect::<Vec<_>>(),
+            [(&b"/c"[..], &b"c2"[..]), (b"/b", b"b2"), (b"/e", b"e1")]
+        );
+        // A filter that keeps only deleted keys sees nothing.
+        let (seen, stats) = visited(&db, |k| k == b"/a" || k == b"/d");
+        assert!(seen.is_empty(), "{seen:?}");
+        assert_eq!(stats.live, 0);
+    }
+
+    #[test]
+    fn lookup_and_scan_paths_agree() {
+        // Many revisions of a few keys: one match is far below 1/LOOKUP_RATIO (point lookups),
+        // all keys are above it (a scan). Both must see what a plain model says.
+        let mut txns = Vec::new();
+        let values: Vec<Vec<u8>> = (0..300).map(|i| format!("v{i}").into_bytes()).collect();
+        let keys: Vec<Vec<u8>> = (0..6).map(|i| format!("/k{i}").into_bytes()).collect();
+        let mut alive = [false; 6];
+        for (i, v) in values.iter().enumerate() {
+            let k = i % 6;
+            if i % 7 == 3 && alive[k] {
+                txns.push(vec![Op::Delete(&keys[k])]);
+                alive[k] = false;
+            } else {
+                txns.push(vec![Op::Put(&keys[k], v)]);
+                alive[k] = true;
+            }
+        }
+        let (entries, want) = history(&txns);
+        // All six keys: 6 * LOOKUP_RATIO >= revisions, the scan; one key: far below, lookups.
+        assert!(entries.len() as u64 > LOOKUP_RATIO * 2);
+        assert!(entries.len() as u64 <= LOOKUP_RATIO * keys.len() as u64);
+        let db = bbolt::Db::from_bytes(image(&entries)).unwrap();
+        let (all, stats) = visited(&db, |_| true);
+        assert_eq!(stats.live as usize, want.len());
+        let mut by_rev = want.clone();
+        by_rev.sort_by_key(|(_, _, rev)| *rev);
+        assert_eq!(all, by_rev);
+        for key in &keys {
+            // One key: the lookup path (1 * LOOKUP_RATIO < revisions).
+            let (one, _) = visited(&db, |k| k == key.as_slice());
+            let expected: Vec<_> = all.iter().filter(|(k, _, _)| k == key).cloned().collect();
+            assert_eq!(one, expected, "{}", String::from_utf8_lossy(key));
+        }
+    }
+
+    #[test]
+    fn no_key_bucket_is_empty() {
+        let mut img = image(&[]);
+        // Rename the bucket: the database then has no `key` bucket.
+        let root_leaf = 3 * PAGE;
+        let name = img[root_leaf + 32..root_leaf + 35].to_vec();
+        assert_eq!(name, b"key");
+        img[root_leaf + 32..root_leaf + 35].copy_from_slice(b"kez");
+        let db = bbolt::Db::from_bytes(img).unwrap();
+        let (seen, stats) = visited(&db, |_| true);
+        assert!(seen.is_empty());
+        assert_eq!(stats, LiveStats::default());
+    }
+}
