@@ -896,9 +896,10 @@ fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
 }
 
 #[test]
-fn an_etcd_yaml_edited_by_hand_space_separated_flags_quotes_and_crlf() {
+fn an_etcd_yaml_edited_by_hand_space_separated_flags_quotes_crlf_and_a_sidecar() {
     // etcd's flag parser takes `--name cp1` as two list items as well as `--name=cp1`; the
     // script read the first form as `--name` alone (member name "true", data dir "true").
+    // A sidecar listed before etcd was read as etcd (its flags, or "no --name").
     let node = Node::new();
     let snap = node.root().join("any.db");
     fs::write(&snap, "x").unwrap();
@@ -906,7 +907,11 @@ fn an_etcd_yaml_edited_by_hand_space_separated_flags_quotes_and_crlf() {
     let etcd_yaml = node.manifests().join("etcd.yaml");
     let original = fs::read_to_string(&etcd_yaml).unwrap();
     let root = node.root().display().to_string();
+    let sidecar = "  containers:\n  - name: log-shipper\n    command:\n    - sh\n    - -c\n    \
+                   - sleep infinity --name=shipper\n    args:\n    - --data-dir=/logs\n    \
+                   volumeMounts:\n    - mountPath: /logs\n      name: logs\n  - command:\n    - etcd\n";
     let edited = original
+        .replace("  containers:\n  - command:\n    - etcd\n", sidecar)
         .replace("    - --name=cp1\n", "    - --name\n    - cp1\n")
         .replace(
             &format!("    - --data-dir={root}/var/lib/etcd\n"),
@@ -934,6 +939,7 @@ fn an_etcd_yaml_edited_by_hand_space_separated_flags_quotes_and_crlf() {
     assert_eq!(out.code(), 4, "{}", out.stderr);
     let peer = format!("https://127.0.0.1:{}", node.peer_port);
     for expected in [
+        "(container etcd)\n".to_string(),
         "member name:          cp1\n".to_string(),
         format!("data dir (host):      {root}/var/lib/etcd (missing"),
         format!("peer URLs:            {peer}\n"),
