@@ -460,7 +460,8 @@ impl Node {
     }
 
     /// `scripts/kubeadm-restore ARGS... --manifests-dir M --pki-dir P --no-crictl
-    /// --readyz-check curl`, with the workspace tools first on PATH.
+    /// --readyz-check curl`, with the workspace tools first on PATH (after `ROOT/fakebin`, where a
+    /// test may put stand-ins).
     fn restore(&self, args: &[&str]) -> CmdOutput {
         let mut cmd = Command::new(script("kubeadm-restore"));
         cmd.args(args).arg("--no-crictl");
@@ -490,7 +491,12 @@ impl Node {
             .args(["--readyz-check", "curl"])
             .env(
                 "PATH",
-                format!("{}:{}", crictl_dir.display(), path_with_tools()),
+                format!(
+                    "{}:{}:{}",
+                    self.root().join("fakebin").display(),
+                    crictl_dir.display(),
+                    path_with_tools()
+                ),
             )
             .stdin(Stdio::null()));
         eprintln!(
@@ -975,6 +981,8 @@ fn rollback_commands(text: &str) -> Vec<String> {
 #[test]
 fn the_printed_rollback_restores_the_node_when_paths_have_spaces() {
     // An operator pastes the rollback steps into a shell; a path with a space must survive that.
+    // Two failures: etcd does not come back (exit 3), and the second rename of the swap fails
+    // (exit 6: the old dir is aside, the restored one not in place).
     let node = Node::new();
     let cluster = support::Cluster::builder(Version::V3_5).start();
     let snap = node.root().join("snap.db");
@@ -990,29 +998,50 @@ fn the_printed_rollback_restores_the_node_when_paths_have_spaces() {
     fs::write(node.data_dir().join("member/old-data"), "before").unwrap();
     let manifests_before = node.manifest_bytes();
     let backup_dir = node.root().join("etc/kubernetes/manifests before restore");
+    let fakebin = node.root().join("fakebin");
+    fs::create_dir(&fakebin).unwrap();
 
-    // No kubelet: etcd.yaml goes back but etcd never starts, so the run times out (exit 3).
-    let out = node.restore(&[
-        "--yes",
-        "--etcd-timeout",
-        "1s",
-        "--backup-dir",
-        backup_dir.to_str().unwrap(),
-        snap.to_str().unwrap(),
-    ]);
-    assert_eq!(out.code(), 3, "{}", out.stderr);
-    let cmds = rollback_commands(&out.stderr);
-    assert!(cmds.len() >= 5, "{cmds:?}");
-    for cmd in &cmds {
-        let done = run(Command::new("sh").arg("-c").arg(cmd));
-        assert!(done.success(), "{cmd}: {}", done.stderr);
+    for (failing_swap, code) in [(false, 3), (true, 6)] {
+        if failing_swap {
+            // mv RESTORED DATA_DIR fails, as on an I/O error.
+            let mv = fakebin.join("mv");
+            fs::write(
+                &mv,
+                "#!/bin/sh\ncase \"$1\" in *.restored-*) echo \"mv: $1: Input/output error\" >&2; \
+                 exit 1 ;; esac\nexec /bin/mv \"$@\"\n",
+            )
+            .unwrap();
+            run_ok(Command::new("chmod").arg("+x").arg(&mv));
+            std::thread::sleep(Duration::from_millis(1100));
+        }
+        // No kubelet: etcd.yaml goes back but etcd never starts, so the run times out (exit 3).
+        let out = node.restore(&[
+            "--yes",
+            "--etcd-timeout",
+            "1s",
+            "--backup-dir",
+            backup_dir.to_str().unwrap(),
+            snap.to_str().unwrap(),
+        ]);
+        assert_eq!(out.code(), code, "{}", out.stderr);
+        let cmds = rollback_commands(&out.stderr);
+        assert!(cmds.len() >= 5, "{cmds:?}");
+        for cmd in &cmds {
+            let done = run(Command::new("sh").arg("-c").arg(cmd));
+            assert!(done.success(), "{cmd}: {}", done.stderr);
+        }
+        assert_eq!(node.manifest_bytes(), manifests_before);
+        assert!(!backup_dir.exists());
+        assert_eq!(
+            fs::read_to_string(node.data_dir().join("member/old-data")).unwrap(),
+            "before"
+        );
+        let var_lib = node.ls("var/lib");
+        assert!(
+            var_lib.iter().all(|n| !n.contains(".restored-")),
+            "{var_lib:?}"
+        );
     }
-    assert_eq!(node.manifest_bytes(), manifests_before);
-    assert!(!backup_dir.exists());
-    assert_eq!(
-        fs::read_to_string(node.data_dir().join("member/old-data")).unwrap(),
-        "before"
-    );
 }
 
 #[test]
