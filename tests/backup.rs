@@ -825,6 +825,58 @@ fn sigterm_or_sigint_mid_run_stops_the_pipe_and_removes_the_part() {
 }
 
 #[test]
+fn a_second_sigterm_during_cleanup_does_not_cut_the_cleanup_short() {
+    // An impatient operator presses Ctrl-C twice, or a supervisor repeats SIGTERM: the cleanup
+    // (stopping the pipe, removing the .part, here or over ssh) must still finish.
+    let node = Node::start_plain();
+    let tmp = node.root.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let (zstd_pid, in_rm) = (
+        node.root.path().join("zstd.pid"),
+        node.root.path().join("in-rm"),
+    );
+    node.fake(
+        "zstd",
+        &format!("echo $$ > {}\nexec sleep 60\n", zstd_pid.display()),
+    );
+    // A slow removal of the .part (as over a slow ssh link).
+    node.fake(
+        "rm",
+        &format!(
+            "case \"$*\" in *.part*) touch {}; sleep 1 ;; esac\nexec /usr/bin/rm \"$@\"\n",
+            in_rm.display()
+        ),
+    );
+    let child = node
+        .backup()
+        .arg("--no-encrypt")
+        .arg(node.dest())
+        .env("TMPDIR", &tmp)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(
+        Duration::from_secs(15),
+        Duration::from_millis(20),
+        || fs::read_to_string(&zstd_pid).is_ok_and(|s| s.ends_with('\n'))
+    ));
+    // kill -TERM PID; (cleanup starts) kill -TERM PID
+    let pid = child.id().to_string();
+    run_ok(Command::new("kill").args(["-TERM", &pid]));
+    assert!(wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(10),
+        || in_rm.exists()
+    ));
+    run_ok(Command::new("kill").args(["-TERM", &pid]));
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "{stderr}");
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+    assert_eq!(names(&tmp), Vec::<String>::new(), "work dir left behind");
+}
+
+#[test]
 fn a_run_in_the_same_second_as_another_is_refused_and_leaves_the_others_part_alone() {
     let node = Node::start();
     let cid = node.cluster_id();
