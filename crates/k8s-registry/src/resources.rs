@@ -441,6 +441,15 @@ pub fn resolve(text: &str) -> Resolved {
     if let Some(builtin) = BUILTINS.iter().find(matches) {
         return Resolved::Builtin(builtin);
     }
+    // kubectl's fully qualified `resource.version.group` (`deployments.v1.apps`, `pods.v1`).
+    if let Some(g) = group {
+        let (first, rest) = g.split_once('.').unwrap_or((g, "core"));
+        if is_version(first) {
+            if let Resolved::Builtin(b) = resolve(&format!("{name}.{rest}")) {
+                return Resolved::Builtin(b);
+            }
+        }
+    }
     match group {
         Some(group) => Resolved::Custom {
             resource: name.to_string(),
@@ -448,6 +457,23 @@ pub fn resolve(text: &str) -> Resolved {
         },
         None => Resolved::Unknown(name.to_string()),
     }
+}
+
+/// Whether an API version label (`v1`, `v2beta1`, `v1alpha3`).
+fn is_version(text: &str) -> bool {
+    let Some(rest) = text.strip_prefix('v') else {
+        return false;
+    };
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let (major, tail) = rest.split_at(digits);
+    let level = tail
+        .strip_prefix("alpha")
+        .or_else(|| tail.strip_prefix("beta"));
+    !major.is_empty()
+        && match level {
+            None => tail.is_empty(),
+            Some(n) => !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()),
+        }
 }
 
 #[cfg(test)]
@@ -485,7 +511,41 @@ mod tests {
         ] {
             assert_eq!(builtin(given), Some(want), "{given}");
         }
+        for (given, want) in [
+            ("deployments.v1.apps", "deployments"),
+            ("deployment.v1.apps", "deployments"),
+            ("pods.v1", "pods"),
+            ("pods.v1.core", "pods"),
+            ("hpa.v2.autoscaling", "horizontalpodautoscalers"),
+            ("cronjobs.v1beta1.batch", "cronjobs"),
+            ("events.v1.events.k8s.io", "events"),
+            ("csr.v1.certificates.k8s.io", "certificatesigningrequests"),
+        ] {
+            assert_eq!(builtin(given), Some(want), "{given}");
+        }
         assert_eq!(builtin("pods.apps"), None);
+        assert_eq!(builtin("pods.v1.apps"), None);
+        assert_eq!(builtin("pods.vx.core"), None);
+        // CRD plurals next to built-ins: a group always picks the custom resource.
+        assert_eq!(
+            resolve("certificates.cert-manager.io"),
+            Resolved::Custom {
+                resource: "certificates".into(),
+                group: "cert-manager.io".into()
+            }
+        );
+        assert_eq!(
+            resolve("certificates"),
+            Resolved::Unknown("certificates".into())
+        );
+        assert_eq!(builtin("csr"), Some("certificatesigningrequests"));
+        assert_eq!(
+            resolve("events.example.com"),
+            Resolved::Custom {
+                resource: "events".into(),
+                group: "example.com".into()
+            }
+        );
         assert_eq!(
             resolve("crontabs.stable.example.com"),
             Resolved::Custom {
