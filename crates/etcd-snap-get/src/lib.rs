@@ -77,6 +77,12 @@ fn single(
         if let Some(at) = items.iter().position(|i| i.key == *p) {
             return Ok(Ok(items.swap_remove(at)));
         }
+        if options.output == Some(Output::Raw) && items.is_empty() {
+            return Err(Error::new(
+                ExitCode::CheckFailed,
+                format!("no live key starts with {p:?} at revision {revision}"),
+            ));
+        }
         if options.output == Some(Output::Raw) && items.len() != 1 {
             return Err(Error::usage(format!(
                 "-o raw writes one value: {} live keys start with {p:?} and none is exactly it",
@@ -133,4 +139,53 @@ fn single(
         )));
     }
     Ok(Err(items))
+}
+
+#[cfg(test)]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn options(query: Query, output: Option<Output>) -> Options {
+        Options {
+            input: Some(PathBuf::from("snap.db")),
+            query,
+            scope: Scope::One("default".into()),
+            output,
+            keep_server_fields: false,
+            k8s_prefix: "/registry".into(),
+            identities: Vec::new(),
+            skip_hash_check: false,
+        }
+    }
+
+    fn item(key: &str) -> Item {
+        Item {
+            key: key.into(),
+            value: b"v".to_vec(),
+            mod_revision: 2,
+            namespace: None,
+            name: key.into(),
+            group: None,
+        }
+    }
+
+    #[test]
+    fn raw_prefix_without_a_live_key_is_not_found() {
+        // A script's `--prefix KEY -o raw > file` for a key that is gone: exit 1 (not found),
+        // not 2 (usage error, "fix the call").
+        let o = options(
+            Query::Prefix("/registry/secrets/prod/gone".into()),
+            Some(Output::Raw),
+        );
+        let s = Selection::new(&o.query, &o.scope, &o.k8s_prefix);
+        let e = single(&o, &s, Vec::new(), 7).unwrap_err();
+        assert_eq!(e.code, ExitCode::CheckFailed, "{e}");
+        // Several keys and none exactly it: that is the call to fix.
+        let items = vec![item("/registry/a/x"), item("/registry/a/y")];
+        let o = options(Query::Prefix("/registry/a/".into()), Some(Output::Raw));
+        let e = single(&o, &s, items, 7).unwrap_err();
+        assert_eq!(e.code, ExitCode::Usage, "{e}");
+    }
 }

@@ -2,7 +2,7 @@
 //! Objects that cannot be shown (encrypted, undecodable) are one `Error:` line for a single
 //! object, and a `Warning:` line each in a list (the others are printed, and the exit code is 1).
 
-use crate::cli::{Options, Output};
+use crate::cli::{Options, Output, Query, Scope};
 use crate::object::{self, Decoded};
 use crate::select::Item;
 use etcd_common::output::print_stdout;
@@ -53,13 +53,7 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
     let output = options.output.unwrap_or(Output::Table);
     if output == Output::Table {
         if items.is_empty() {
-            warn(&format!(
-                "No resources found{}.",
-                match &options.scope {
-                    crate::cli::Scope::One(ns) => format!(" in {ns} namespace"),
-                    crate::cli::Scope::All => String::new(),
-                }
-            ));
+            warn(&nothing_found(options));
             return Ok(ExitCode::Success);
         }
         print_stdout(&table(items))?;
@@ -93,6 +87,19 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
 }
 
 /// One line on stderr; a closed stderr (`2>&1 | head`) is not worth a panic.
+/// kubectl's line for an empty list: the namespace is named only where there is one (not for
+/// `--prefix`, `-A` or a cluster-scoped resource).
+fn nothing_found(options: &Options) -> String {
+    use k8s_registry::resources::{resolve, Resolved};
+    match (&options.query, &options.scope) {
+        (Query::Resource { resource, .. }, Scope::One(ns)) if !matches!(resolve(resource), Resolved::Builtin(b) if !b.namespaced) =>
+        {
+            format!("No resources found in {ns} namespace.")
+        }
+        _ => "No resources found.".to_string(),
+    }
+}
+
 fn warn(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
@@ -145,4 +152,58 @@ fn table(items: &[Item]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(query: Query, scope: Scope) -> Options {
+        Options {
+            input: None,
+            query,
+            scope,
+            output: None,
+            keep_server_fields: false,
+            k8s_prefix: "/registry".into(),
+            identities: Vec::new(),
+            skip_hash_check: false,
+        }
+    }
+
+    fn resource(r: &str) -> Query {
+        Query::Resource {
+            resource: r.into(),
+            name: None,
+        }
+    }
+
+    #[test]
+    fn nothing_found_names_a_namespace_only_where_there_is_one() {
+        let web = || Scope::One("web".into());
+        assert_eq!(
+            nothing_found(&options(resource("pods"), web())),
+            "No resources found in web namespace."
+        );
+        assert_eq!(
+            nothing_found(&options(resource("crontabs.stable.example.com"), web())),
+            "No resources found in web namespace."
+        );
+        assert_eq!(
+            nothing_found(&options(resource("pods"), Scope::All)),
+            "No resources found."
+        );
+        assert_eq!(
+            nothing_found(&options(resource("pv"), web())),
+            "No resources found."
+        );
+        assert_eq!(
+            nothing_found(&options(resource("ns"), web())),
+            "No resources found."
+        );
+        assert_eq!(
+            nothing_found(&options(Query::Prefix("/x".into()), web())),
+            "No resources found."
+        );
+    }
 }
