@@ -1045,6 +1045,59 @@ fn the_printed_rollback_restores_the_node_when_paths_have_spaces() {
 }
 
 #[test]
+fn a_data_dir_that_is_a_symlink_to_another_disk_is_restored_on_that_disk() {
+    // /var/lib/etcd -> /data/etcd (a faster disk): the restore must land on /data, not replace
+    // the symlink with a directory on the root file system.
+    let node = Node::new();
+    let cluster = support::Cluster::builder(Version::V3_5).start();
+    let snap = node.root().join("snap.db");
+    run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg("--endpoints")
+            .arg(&cluster.endpoints()[0])
+            .arg("--quiet")
+            .arg(&snap),
+    );
+    drop(cluster);
+    let disk = node.root().join("data");
+    fs::create_dir_all(disk.join("etcd/member")).unwrap();
+    fs::write(disk.join("etcd/member/old-data"), "before").unwrap();
+    std::os::unix::fs::symlink(disk.join("etcd"), node.data_dir()).unwrap();
+
+    // kubeadm-restore --yes SNAPSHOT (no kubelet: it times out waiting for etcd, exit 3)
+    let out = node.restore(&["--yes", "--etcd-timeout", "1s", snap.to_str().unwrap()]);
+    assert_eq!(out.code(), 3, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "data dir (host):      {} (symlink to {})",
+            node.data_dir().display(),
+            disk.join("etcd").display()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(fs::symlink_metadata(node.data_dir())
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(
+        disk.join("etcd/member/snap/db").is_file(),
+        "not restored on the disk"
+    );
+    let on_disk = node.ls("data");
+    assert_eq!(on_disk.len(), 2, "{on_disk:?}");
+    assert!(
+        on_disk[1].starts_with("etcd.before-restore-"),
+        "{on_disk:?}"
+    );
+    assert_eq!(
+        fs::read_to_string(disk.join(&on_disk[1]).join("member/old-data")).unwrap(),
+        "before"
+    );
+    assert_eq!(node.ls("var/lib"), ["etcd"]);
+}
+
+#[test]
 fn a_multi_member_snapshot_needs_initial_cluster() {
     let node = Node::new();
     let cluster = support::Cluster::builder(Version::V3_5).members(3).start();
