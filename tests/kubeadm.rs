@@ -857,6 +857,16 @@ fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
     let inside = node.manifests().join("aside");
     let out = node.restore(&["--backup-dir", inside.to_str().unwrap(), snap]);
     assert_eq!(out.code(), 2, "{}", out.stderr);
+    // Also when the path only leads there: through '..', or relative to the current directory.
+    let roundabout = node.root().join("etc/kubernetes/pki/../manifests/aside");
+    let out = node.restore(&["--backup-dir", roundabout.to_str().unwrap(), snap]);
+    assert_eq!(out.code(), 2, "{}", out.stderr);
+    // cd /etc/kubernetes/manifests && kubeadm-restore --backup-dir aside SNAPSHOT
+    let mut cmd = Command::new(script("kubeadm-restore"));
+    cmd.current_dir(node.manifests())
+        .args(["--backup-dir", "aside", "--no-crictl", snap]);
+    let out = node.run_restore(cmd);
+    assert_eq!(out.code(), 2, "{}", out.stderr);
     let existing = node.root().join("etc/kubernetes/pki");
     let out = node.restore(&["--backup-dir", existing.to_str().unwrap(), snap]);
     assert_eq!(out.code(), 5, "{}", out.stderr);
