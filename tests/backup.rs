@@ -449,6 +449,30 @@ fn ssh_destination_under_the_remote_home_with_tilde_spaces_and_quotes() {
 }
 
 #[test]
+fn ssh_destination_works_with_a_long_tmpdir() {
+    // The ssh control socket lived in TMPDIR: past ~90 characters ssh refused it ("too long for
+    // Unix domain socket") and every run exited 3, retried for ever as a transient failure.
+    let node = Node::start_plain();
+    let sshd = Sshd::start();
+    let remote_dir = sshd.dir().join("srv-etcd");
+    fs::create_dir(&remote_dir).unwrap();
+    let tmp = node.root.path().join("t".repeat(100));
+    fs::create_dir(&tmp).unwrap();
+    let dest = format!("{}@127.0.0.1:{}", sshd.user(), remote_dir.display());
+
+    // TMPDIR=/a/long/path etcd-backup --no-encrypt --ssh-opts '...' root@127.0.0.1:/srv/etcd
+    let out = run(node
+        .backup()
+        .env("TMPDIR", &tmp)
+        .args(["--no-encrypt", "--ssh-opts"])
+        .arg(ssh_opts(&sshd))
+        .arg(&dest));
+    assert!(out.success(), "{out:?}");
+    assert_eq!(names(&remote_dir).len(), 1);
+    assert_eq!(names(&tmp), Vec::<String>::new(), "work dir left behind");
+}
+
+#[test]
 fn retention_by_count_keeps_the_newest_and_touches_only_this_clusters_backups() {
     let node = Node::start();
     let cid = node.cluster_id();
