@@ -26,6 +26,10 @@ fn mapping(value: &Value, indent: usize, out: &mut String) {
     for key in keys {
         let v = &map[key];
         push_indent(out, indent);
+        if key.len() > SIMPLE_KEY_MAX {
+            explicit_entry(key, v, indent, out);
+            continue;
+        }
         out.push_str(&scalar_key(key));
         out.push(':');
         match v {
@@ -44,6 +48,33 @@ fn mapping(value: &Value, indent: usize, out: &mut String) {
             }
         }
     }
+}
+
+/// The longest key (in bytes) written as an implicit `key: value`, as Go's YAML emitter decides:
+/// YAML limits implicit keys to 1024 characters, and quoting can make a key several times longer.
+const SIMPLE_KEY_MAX: usize = 128;
+
+/// Writes one entry with an explicit key, as Go's emitter does for long keys: `? key` and, on the
+/// next line at the same indent, `: value` with a collection value starting on that line.
+fn explicit_entry(key: &str, v: &Value, indent: usize, out: &mut String) {
+    out.push_str("? ");
+    out.push_str(&scalar_key(key));
+    out.push('\n');
+    push_indent(out, indent);
+    out.push(':');
+    let mut inner = String::new();
+    match v {
+        Value::Object(m) if !m.is_empty() => mapping(v, indent + 2, &mut inner),
+        Value::Array(a) if !a.is_empty() => sequence(a, indent + 2, &mut inner),
+        other => {
+            out.push(' ');
+            out.push_str(&inline(other, indent + 2));
+            out.push('\n');
+            return;
+        }
+    }
+    out.push(' ');
+    out.push_str(&inner[indent + 2..]);
 }
 
 /// Writes a non-empty sequence, each `- ` at `indent`.

@@ -77,3 +77,37 @@ fn missing_non_pointer_string_is_empty() {
     // Pointers stay absent (controller, blockOwnerDeletion).
     assert!(owner.get("controller").is_none(), "{v:#}");
 }
+
+/// A mapping key over 1024 characters was written as an implicit key, which YAML forbids: the
+/// output did not parse. Keys over 128 bytes are now explicit (`? key` / `: value`), as Go's
+/// emitter writes them, whatever the value (scalar, block scalar, mapping, list, empty).
+#[test]
+fn long_keys_are_explicit() {
+    let long = "k".repeat(1300);
+    let quoted = "\u{1}".repeat(300); // short raw, long once escaped
+    let at_limit = "a".repeat(128);
+    let mut docs = Vec::new();
+    for value in [
+        json!("v"),
+        json!("two\nlines\n"),
+        json!({"a": 1, "b": {"c": [1, 2]}}),
+        json!([{"x": "y", "z": [true]}, "s", []]),
+        json!({}),
+        json!([]),
+        json!(null),
+    ] {
+        let doc = json!({
+            "metadata": {"annotations": {&long: value.clone(), "short": "s", &quoted: value.clone()}},
+            "items": [{&long: value.clone(), "after": 1}],
+            &at_limit: value.clone(),
+        });
+        let text = k8s_codec::to_yaml(&doc);
+        assert_eq!(common::yaml12(&text), doc, "{text}");
+        assert!(text.contains(&format!("? {long}\n")), "{text}");
+        let implicit = format!("{at_limit}:");
+        assert!(text.lines().any(|l| l.starts_with(&implicit)), "{text}");
+        docs.push(doc);
+    }
+    // And through PyYAML (YAML 1.1) when python3 has it.
+    common::assert_yaml_reads_back(&docs);
+}
