@@ -59,12 +59,13 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
         print_stdout(&table(items))?;
         return Ok(ExitCode::Success);
     }
-    let mut objects = Vec::new();
+    let out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut writer = object::ListWriter::new(out, output == Output::Json).map_err(stdout_error)?;
     let mut failed = false;
     for item in items {
         let decoded = object::decode(&item.value, item.mod_revision, options.keep_server_fields);
         match (not_shown(item, &decoded), decoded) {
-            (None, Decoded::Object(v)) => objects.push(v),
+            (None, Decoded::Object(v)) => writer.item(&v).map_err(stdout_error)?,
             (why, _) => {
                 failed = true;
                 warn(&format!(
@@ -74,11 +75,7 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
             }
         }
     }
-    let value = object::list(objects);
-    print_stdout(&match output {
-        Output::Json => object::to_json(&value),
-        _ => object::to_yaml(&value),
-    })?;
+    writer.finish().map_err(stdout_error)?;
     Ok(if failed {
         ExitCode::CheckFailed
     } else {
@@ -86,9 +83,15 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
     })
 }
 
-/// One line on stderr; a closed stderr (`2>&1 | head`) is not worth a panic.
-/// kubectl's line for an empty list: the namespace is named only where there is one (not for
-/// `--prefix`, `-A` or a cluster-scoped resource).
+/// A failed write to stdout: quiet when its reader went away, as `print_stdout` does.
+fn stdout_error(e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Error::broken_pipe()
+    } else {
+        Error::io("writing to stdout", &e)
+    }
+}
+
 fn nothing_found(options: &Options) -> String {
     use k8s_registry::resources::{resolve, Resolved};
     match (&options.query, &options.scope) {
