@@ -849,6 +849,21 @@ fn sigterm_or_sigint_mid_run_stops_the_pipe_and_removes_the_part() {
 }
 
 #[test]
+fn a_rename_that_fails_is_an_io_error_not_a_refusal() {
+    // The final `mv -n` failed (an I/O error): reported as "already exists" (5), which it was not.
+    let node = Node::start_plain();
+    node.fake(
+        "mv",
+        "echo \"mv: cannot move '$3' to '$4': Input/output error\" >&2\nexit 1\n",
+    );
+    let out = run(node.backup().arg("--no-encrypt").arg(node.dest()));
+    assert_eq!(out.code(), 6, "{out:?}");
+    assert!(out.stderr.contains("Input/output error"), "{}", out.stderr);
+    assert!(!out.stderr.contains("already exists"), "{}", out.stderr);
+    assert_eq!(names(&node.dest()), Vec::<String>::new());
+}
+
+#[test]
 fn a_second_sigterm_during_cleanup_does_not_cut_the_cleanup_short() {
     // An impatient operator presses Ctrl-C twice, or a supervisor repeats SIGTERM: the cleanup
     // (stopping the pipe, removing the .part, here or over ssh) must still finish.
