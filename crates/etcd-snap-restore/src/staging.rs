@@ -112,8 +112,31 @@ fn remove_stale(dir: &Path) {
     }
 }
 
+/// The directory a target stands for: a symlink to a directory (a data dir kept on another disk,
+/// `/var/lib/etcd -> /data/etcd`) is followed, so that the tree is built, and the old one moved
+/// aside, on that disk, and the symlink itself stays as it was. A dangling symlink is refused.
+fn resolve_target(target: &Path, what: &str) -> Result<PathBuf> {
+    match fs::symlink_metadata(target) {
+        Ok(meta) if meta.file_type().is_symlink() => match fs::metadata(target) {
+            Ok(followed) if followed.is_dir() => fs::canonicalize(target)
+                .map_err(|e| Error::io(format!("resolving {}", target.display()), &e)),
+            Ok(_) => Ok(target.to_path_buf()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::new(
+                ExitCode::Refused,
+                format!(
+                    "{what} {} is a symlink to nothing: create the directory it points to, or remove the link",
+                    target.display()
+                ),
+            )),
+            Err(e) => Err(Error::io(format!("checking {}", target.display()), &e)),
+        },
+        _ => Ok(target.to_path_buf()),
+    }
+}
+
 impl Stage {
     fn prepare(target: &Path, what: &str, move_aside: bool) -> Result<Stage> {
+        let target = &resolve_target(target, what)?;
         let state = target_state(target)?;
         let aside = match state {
             TargetState::Occupied(_) if move_aside => Some(aside_name(target)),
@@ -418,6 +441,38 @@ mod tests {
         assert_eq!(utc_stamp(t), "20261126T120304Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(utc_stamp(leap), "20000229T000000Z");
+    }
+
+    /// `/var/lib/etcd -> /data/etcd`: the old tree is moved aside and the new one built on
+    /// /data, and the symlink still points where it did.
+    #[test]
+    fn a_symlinked_target_is_restored_where_it_points() {
+        let root = tempfile::tempdir().unwrap();
+        let disk = root.path().join("disk");
+        let real = disk.join("etcd");
+        fs::create_dir_all(real.join("member")).unwrap();
+        fs::write(real.join("member/old"), b"old").unwrap();
+        let link = root.path().join("etcd");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+
+        assert!(Staging::create(&link, None, false).is_err(), "occupied");
+        let staging = Staging::create(&link, None, true).unwrap();
+        assert!(staging.data.build.starts_with(fs::canonicalize(&disk).unwrap()));
+        mkdir_all(&staging.data.build.join("member")).unwrap();
+        fs::write(staging.data.build.join("member/new"), b"new").unwrap();
+        let aside = staging.moved_aside();
+        staging.finish().unwrap();
+
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(link.join("member/new")).unwrap(), b"new");
+        assert_eq!(aside.len(), 1);
+        assert!(aside[0].to.starts_with(fs::canonicalize(&disk).unwrap()));
+        assert_eq!(fs::read(aside[0].to.join("member/old")).unwrap(), b"old");
+
+        let dangling = root.path().join("dangling");
+        std::os::unix::fs::symlink(root.path().join("nowhere"), &dangling).unwrap();
+        let err = Staging::create(&dangling, None, true).unwrap_err();
+        assert_eq!(err.code, ExitCode::Refused, "{err:?}");
     }
 
     #[test]
