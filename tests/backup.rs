@@ -653,6 +653,68 @@ fn credentials_come_from_etcdctl_variables_and_a_rejected_password_exits_2() {
     assert_eq!(names(&node.dest()).len(), 1, "only the first backup");
 }
 
+/// A non-root account on a kubeadm node (the key is root's, 0600): exit 6 naming the key and
+/// what to do, not a TLS failure at etcd. Runs the script as `nobody` (setpriv) from a copy in a
+/// world-readable temp dir, with stand-ins for the tools that it never reaches.
+#[test]
+fn an_unreadable_kubeadm_key_says_so_before_reaching_etcd() {
+    if !run(Command::new("id").arg("-u")).stdout.trim().eq("0") {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "this test switches to nobody with setpriv: run the suite as root"
+        );
+        eprintln!("note: not root, cannot switch to nobody: unreadable-key check not run");
+        return;
+    }
+    let node = Node::start();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let open =
+        |p: &Path, mode: u32| fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    for d in ["bin", "pki", "backups", "tmp"] {
+        fs::create_dir(root.join(d)).unwrap();
+    }
+    open(root, 0o755);
+    open(&root.join("bin"), 0o755);
+    open(&root.join("pki"), 0o755);
+    open(&root.join("backups"), 0o777);
+    open(&root.join("tmp"), 0o1777);
+    fs::copy(script("etcd-backup"), root.join("etcd-backup")).unwrap();
+    open(&root.join("etcd-backup"), 0o755);
+    for t in ["etcd-health", "etcd-snap-save", "etcd-snap-status"] {
+        fs::write(root.join("bin").join(t), "#!/bin/sh\nexit 99\n").unwrap();
+        open(&root.join("bin").join(t), 0o755);
+    }
+    for f in ["ca.crt", "server.crt", "server.key"] {
+        fs::copy(node.pki().join(f), root.join("pki").join(f)).unwrap();
+        open(&root.join("pki").join(f), 0o644);
+    }
+    open(&root.join("pki/server.key"), 0o600);
+
+    let out = run(Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "env",
+            "-i",
+        ])
+        .arg(format!("PATH={}:/usr/bin:/bin", root.join("bin").display()))
+        .arg(format!("TMPDIR={}", root.join("tmp").display()))
+        .arg(root.join("etcd-backup"))
+        .arg("--pki-dir")
+        .arg(root.join("pki"))
+        .args(["-r", &node.recipient])
+        .arg(root.join("backups")));
+    assert_eq!(out.code(), 6, "{out:?}");
+    assert!(
+        out.stderr.contains("server.key exists but") && out.stderr.contains("run as root"),
+        "{}",
+        out.stderr
+    );
+    assert!(names(&root.join("backups")).is_empty());
+}
+
 #[test]
 fn unwritable_or_missing_destination_exits_6_and_leaves_nothing() {
     let node = Node::start();

@@ -457,13 +457,19 @@ mod tests {
 
         assert!(Staging::create(&link, None, false).is_err(), "occupied");
         let staging = Staging::create(&link, None, true).unwrap();
-        assert!(staging.data.build.starts_with(fs::canonicalize(&disk).unwrap()));
+        assert!(staging
+            .data
+            .build
+            .starts_with(fs::canonicalize(&disk).unwrap()));
         mkdir_all(&staging.data.build.join("member")).unwrap();
         fs::write(staging.data.build.join("member/new"), b"new").unwrap();
         let aside = staging.moved_aside();
         staging.finish().unwrap();
 
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read(link.join("member/new")).unwrap(), b"new");
         assert_eq!(aside.len(), 1);
         assert!(aside[0].to.starts_with(fs::canonicalize(&disk).unwrap()));
