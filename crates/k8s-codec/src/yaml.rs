@@ -10,8 +10,10 @@ pub fn to_yaml(value: &Value) -> String {
     match value {
         Value::Object(m) if !m.is_empty() => mapping(value, 0, &mut out),
         Value::Array(a) if !a.is_empty() => sequence(a, 0, &mut out),
+        // A block scalar's lines at column 0 could read as document markers (`...`, `---`): as
+        // Go's emitter does, a top-level scalar's block is indented by 2.
         other => {
-            out.push_str(&inline(other, 0));
+            out.push_str(&inline(other, 2));
             out.push('\n');
         }
     }

@@ -111,3 +111,20 @@ fn long_keys_are_explicit() {
     // And through PyYAML (YAML 1.1) when python3 has it.
     common::assert_yaml_reads_back(&docs);
 }
+
+/// A top-level multi-line string was a literal block with its lines at column 0, where `...` and
+/// `---` are document markers: the output did not parse, or read back cut short. A top-level
+/// block is now indented by 2, as Go's emitter writes it.
+#[test]
+fn top_level_blocks_are_indented() {
+    let values: Vec<Value> = ["...\n'", "...  l\n.:x", "---\nx\n", "a\nb", "x\n...\n"]
+        .into_iter()
+        .map(|s| json!(s))
+        .collect();
+    for v in &values {
+        let text = k8s_codec::to_yaml(v);
+        assert_eq!(common::yaml12(&text), *v, "{text}");
+    }
+    assert_eq!(k8s_codec::to_yaml(&json!("a\nb")), "|-\n  a\n  b\n");
+    common::assert_yaml_reads_back(&values);
+}
