@@ -38,6 +38,22 @@
 //! encode. Everything else, including the YAML text, matches Go's output for Kubernetes' own
 //! round-trip fixtures (see `tests/fixtures.rs`).
 //!
+//! # Fuzzing
+//!
+//! `fuzz/` (cargo-fuzz, outside the workspace) has two targets, run with `cargo +nightly fuzz run
+//! TARGET -- -fork=1` from this directory: `decode` (any bytes: `type_meta`, `decode_protobuf`
+//! and, on success, `to_yaml`, `strip_server_fields`, `encode_protobuf` never panic, and
+//! `encode(decode(x))` decodes to the same JSON) and `yaml` (any JSON: `to_yaml` reads back
+//! equal with yaml-rust2). Corpora seeded from `tests/fixtures/*.pb` and `*.json`. November 2026,
+//! one core: `decode` 15.5 min, 668k executions; `yaml` 14.6 min, 7.4M executions; the last
+//! runs, after the fixes, found nothing (`decode` 10 min, `yaml` 6 min). Found and fixed (tests
+//! in `tests/fuzz_regressions.rs`): a non-pointer field missing from the wire decoded to nothing
+//! while encoding wrote its zero value back (now decoded as Go's zero value); map keys over 1024
+//! characters written as implicit keys (now explicit over 128 bytes, as Go does); a top-level
+//! block scalar's lines at column 0, read as document markers (now indented by 2, as Go does).
+//! No panic was found. yaml-rust2 reads `0x-22` as an integer where YAML 1.1, 1.2 and Go read a
+//! string; the `yaml` target skips that parser quirk.
+//!
 //! # Regenerating the schema
 //!
 //! `python3 crates/k8s-codec/gen/gen_schema.py --api DIR --apimachinery DIR --apiextensions DIR

@@ -128,3 +128,15 @@ fn top_level_blocks_are_indented() {
     assert_eq!(k8s_codec::to_yaml(&json!("a\nb")), "|-\n  a\n  b\n");
     common::assert_yaml_reads_back(&values);
 }
+
+/// Not a bug: the yaml target reported `0x-22` reading back as -34, a yaml-rust2 quirk. YAML 1.2's
+/// core schema (`0x[0-9a-fA-F]+`), YAML 1.1 (PyYAML) and Go's reader take it as a string, so it
+/// stays plain, as kubectl prints it; the target skips that quirk.
+#[test]
+fn signed_hex_lookalikes_stay_plain() {
+    let v = json!({"a": "0x-22", "b": "0o+7"});
+    assert_eq!(k8s_codec::to_yaml(&v), "a: 0x-22\nb: 0o+7\n");
+    if let Some(read) = common::yaml11(&[k8s_codec::to_yaml(&v)]) {
+        assert_eq!(read[0], v);
+    }
+}
