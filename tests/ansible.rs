@@ -20,7 +20,13 @@
 //! - `encrypted_backup_fetched_to_the_controller_then_restore_with_the_k8s_bump`: TLS, age,
 //!   identity staged to the members, `--k8s`, `--owner`;
 //! - `restore_refuses_a_corrupt_snapshot_before_stopping_anything`;
-//! - `backup_fails_when_no_member_is_healthy`.
+//! - `backup_fails_when_no_member_is_healthy`;
+//! - `restore_stages_in_a_fresh_private_directory_never_in_a_planted_one`: another user's
+//!   directory at the old fixed staging path is neither used nor removed; the staging is a fresh
+//!   0700 directory, removed afterwards; the old variable is refused;
+//! - `a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_output`: auth-enabled
+//!   etcd, the password from Ansible Vault, every process's command line scanned while the tools
+//!   run, backup and restore.
 //!
 //! After a restore every member must serve exactly the data at backup time, as one new healthy
 //! cluster with one leader and the inventory's names, started by the playbook, the old data dirs
@@ -157,6 +163,7 @@ impl Hosts {
                 env.push(format!("ETCD_KEY_FILE={}", t.server_key.display()));
             }
             std::fs::create_dir_all(m.env_file.parent().unwrap()).unwrap();
+            std::fs::create_dir_all(staging_parent(dir.path(), m.host)).unwrap();
             std::fs::write(&m.env_file, env.join("\n") + "\n").unwrap();
             let mut vars = json!({
                 "etcd_name": m.name,
@@ -169,7 +176,7 @@ impl Hosts {
                     &format!("{} start {}", service.display(), m.env_file.display())),
                 "etcd_apiserver_stop_command": recorded(m.host, "apiserver-stop", ""),
                 "etcd_apiserver_start_command": recorded(m.host, "apiserver-start", ""),
-                "etcd_restore_staging_dir": dir.path().join(m.host).join("var/tmp/etcd-restore"),
+                "etcd_restore_staging_parent": staging_parent(dir.path(), m.host),
             });
             if let Some(wal) = &m.wal_dir {
                 vars["etcd_wal_dir"] = json!(wal);
@@ -609,7 +616,12 @@ fn restore_refuses_a_corrupt_snapshot_before_stopping_anything() {
         assert_eq!(hosts.dump(i), before, "member {i} changed");
         assert!(hosts.moved_aside(&hosts.members[i].data_dir).is_empty());
     }
-    assert!(!hosts.path().join("node1/var/tmp/etcd-restore").exists());
+    for m in &hosts.members {
+        assert_eq!(
+            file_names(&staging_parent(hosts.path(), m.host)),
+            Vec::<String>::new()
+        );
+    }
 }
 
 /// What every member of the restored cluster must show: healthy, one leader, the inventory's
@@ -691,12 +703,18 @@ fn assert_restored(hosts: &Hosts, expected: &[Value], old_cluster_id: u64, old_p
     }
     // The playbook removed what it staged.
     for m in &hosts.members {
-        assert!(!hosts
-            .path()
-            .join(m.host)
-            .join("var/tmp/etcd-restore")
-            .exists());
+        assert_eq!(
+            file_names(&staging_parent(hosts.path(), m.host)),
+            Vec::<String>::new(),
+            "{}: staging left behind",
+            m.host
+        );
     }
+}
+
+/// A member's `etcd_restore_staging_parent` (its `/var/tmp`).
+fn staging_parent(root: &Path, host: &str) -> PathBuf {
+    root.join(host).join("var/tmp")
 }
 
 /// `etcdctl member list` cluster ID and the pids of the running members.
@@ -937,4 +955,277 @@ fn backup_fails_when_no_member_is_healthy() {
         out.stdout
     );
     assert!(!backups.exists(), "nothing may be written");
+}
+
+/// `probe PARENT OUT EVENTS WHAT`: what `etcd_apiserver_stop_command` runs in the staging tests,
+/// while the snapshot is staged: appends mode, owner and type of each private staging directory
+/// under PARENT and its file names to OUT, then records WHAT in EVENTS like `record`.
+const PROBE: &str = "#!/bin/sh\nset -e\nfor d in \"$1\"/etcd-restore.*; do\n  stat -c '%a %u %F' \"$d\" >>\"$2\"\n  ls -A \"$d\" >>\"$2\"\ndone\necho \"$4\" >>\"$3\"\n";
+
+#[test]
+fn restore_stages_in_a_fresh_private_directory_never_in_a_planted_one() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let hosts = Hosts::started(false, json!({}));
+    hosts.etcdctl(&[0], &["put", "/app/config", "restored"]);
+    let at_backup = hosts.dump(0);
+    let snap = hosts.path().join("snap.db");
+    support::run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg(format!("--endpoints={}", hosts.members[0].client_url))
+            .arg(&snap),
+    );
+    hosts.etcdctl(&[0], &["put", "/after-backup", "gone after the restore"]);
+    let (old_cluster_id, old_pids) = cluster_id_and_pids(&hosts);
+
+    // Another local user got there first: the fixed directory of older versions, world-writable,
+    // with a snapshot of theirs under our snapshot's name and links to a file that is not theirs.
+    let victim = hosts.path().join("victim");
+    std::fs::write(&victim, "not to be touched").unwrap();
+    let planted = |host: &str| staging_parent(hosts.path(), host).join("etcd-restore");
+    for m in &hosts.members {
+        let dir = planted(m.host);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("snap.db"), "their snapshot").unwrap();
+        for link in ["identity", "snapshot"] {
+            std::os::unix::fs::symlink(&victim, dir.join(link)).unwrap();
+        }
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+
+    // The old variable (a fixed directory) is refused before anything is copied or stopped.
+    let out = hosts.playbook(
+        "restore-cluster.yml",
+        &[
+            "-e",
+            &format!("etcd_restore_snapshot={}", snap.display()),
+            "-e",
+            &format!("etcd_restore_staging_dir={}", planted("node1").display()),
+        ],
+    );
+    assert!(!out.success(), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("etcd_restore_staging_dir is no longer used"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        hosts.events(),
+        Vec::<String>::new(),
+        "something was stopped"
+    );
+
+    // While the cluster is down (the API server's stop command), a probe looks at the staging.
+    let probe = hosts.path().join("probe");
+    std::fs::write(&probe, PROBE).unwrap();
+    std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stop = format!(
+        "{} {}/{{{{ inventory_hostname }}}}/var/tmp {}/probe-{{{{ inventory_hostname }}}} {} {{{{ inventory_hostname }}}}:apiserver-stop",
+        probe.display(),
+        hosts.path().display(),
+        hosts.path().display(),
+        hosts.path().join("events").display(),
+    );
+    hosts.playbook_ok(
+        "restore-cluster.yml",
+        &[
+            "-e",
+            &format!("etcd_restore_snapshot={}", snap.display()),
+            "-e",
+            &json!({ "etcd_apiserver_stop_command": stop }).to_string(),
+        ],
+    );
+
+    let uid = std::fs::metadata(hosts.path()).unwrap().uid();
+    for m in &hosts.members {
+        // One fresh directory, 0700, ours, holding the snapshot the play verified and restored.
+        let seen = std::fs::read_to_string(hosts.path().join(format!("probe-{}", m.host))).unwrap();
+        assert_eq!(
+            seen,
+            format!("700 {uid} directory\nsnapshot\n"),
+            "{}",
+            m.host
+        );
+        // The planted directory was neither used nor removed, nor anything it links to touched.
+        let dir = planted(m.host);
+        assert_eq!(
+            std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o777
+        );
+        assert_eq!(file_names(&dir), ["identity", "snap.db", "snapshot"]);
+        assert_eq!(
+            std::fs::read_to_string(dir.join("snap.db")).unwrap(),
+            "their snapshot"
+        );
+        assert_eq!(std::fs::read_link(dir.join("identity")).unwrap(), victim);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "not to be touched"
+    );
+    // The private directories are gone too (assert_restored: the staging parents are empty).
+    assert_restored(&hosts, &at_backup, old_cluster_id, &old_pids);
+}
+
+/// A tool wrapper: appends every process's command line (`/proc/*/cmdline`) and its own argv to
+/// LOG, then runs the real tool. It runs while Ansible's module and its `/bin/sh -c` parents
+/// run, so a password anywhere on a command line at that moment lands in LOG.
+fn cmdline_scanner(log: &Path, real: &Path) -> String {
+    format!(
+        "#!/bin/sh\nfor f in /proc/[0-9]*/cmdline; do tr '\\000' ' ' <\"$f\" 2>/dev/null; echo; done >>'{log}'\n\
+         echo \"argv: $0 $*\" >>'{log}'\nexec '{real}' \"$@\"\n",
+        log = log.display(),
+        real = real.display()
+    )
+}
+
+#[test]
+fn a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_output() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let password = format!("pw-{}-{}", std::process::id(), free_port());
+    let root = tempfile::tempdir().unwrap();
+    for d in ["sbin", "wrappers", "secrets", "backups"] {
+        std::fs::create_dir(root.path().join(d)).unwrap();
+    }
+    let scan = root.path().join("cmdlines.log");
+    for t in etcd_snap_e2e::TOOLS {
+        let w = root.path().join("wrappers").join(t);
+        std::fs::write(&w, cmdline_scanner(&scan, &tool(t))).unwrap();
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let backups = root.path().join("backups");
+    let secrets = root.path().join("secrets");
+    let hosts = Hosts::started(
+        false,
+        json!({
+            "etcd_snap_bin_dir": root.path().join("wrappers"),
+            "etcd_backup_dir": backups,
+            "etcd_backup_script": root.path().join("sbin/etcd-backup"),
+            "etcd_client_env": { "ETCDCTL_USER": "root" },
+            "etcd_client_password_parent": secrets,
+        }),
+    );
+    hosts.etcdctl(&[0], &["put", "/app/config", "with auth"]);
+    hosts.etcdctl(
+        &[0],
+        &[
+            "user",
+            "add",
+            "root",
+            &format!("--new-user-password={password}"),
+        ],
+    );
+    hosts.etcdctl(&[0], &["auth", "enable"]);
+
+    // group_vars-style vault file: etcd_client_password: !vault |...
+    let vault_pass = root.path().join("vault-pass");
+    std::fs::write(&vault_pass, "vault password of the test\n").unwrap();
+    let mut child = ansible_command("ansible-vault", root.path())
+        .args(["encrypt_string", "--vault-password-file"])
+        .arg(&vault_pass)
+        .args(["--stdin-name", "etcd_client_password"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(password.as_bytes())
+        .unwrap();
+    let vaulted = child.wait_with_output().unwrap();
+    assert!(vaulted.status.success(), "{vaulted:?}");
+    let vault_vars = root.path().join("vault.yml");
+    std::fs::write(&vault_vars, &vaulted.stdout).unwrap();
+    let vault_args = [
+        "-e".to_string(),
+        format!("@{}", vault_vars.display()),
+        "--vault-password-file".to_string(),
+        vault_pass.display().to_string(),
+    ];
+    let vault_args: Vec<&str> = vault_args.iter().map(String::as_str).collect();
+
+    // Backup as root with the password, then a restore (whose health wait logs in too).
+    let out = hosts.playbook("backup.yml", &vault_args);
+    assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
+    let stored = file_names(&backups);
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let mut args = vault_args.clone();
+    let snapshot = format!(
+        "etcd_restore_snapshot={}",
+        backups.join(&stored[0]).display()
+    );
+    args.extend(["-e", &snapshot]);
+    let restored = hosts.playbook("restore-cluster.yml", &args);
+    assert!(
+        restored.success(),
+        "{}\n{}",
+        restored.stdout,
+        restored.stderr
+    );
+
+    for (what, text) in [
+        ("backup.yml output", format!("{}{}", out.stdout, out.stderr)),
+        (
+            "restore-cluster.yml output",
+            format!("{}{}", restored.stdout, restored.stderr),
+        ),
+    ] {
+        assert!(!text.contains(&password), "{what} shows the password");
+    }
+    let seen = std::fs::read_to_string(&scan).unwrap();
+    for t in [
+        "etcd-health",
+        "etcd-snap-save",
+        "etcd-snap-status",
+        "etcd-snap-restore",
+    ] {
+        assert!(
+            seen.contains(&format!(
+                "argv: {}",
+                root.path().join("wrappers").join(t).display()
+            )),
+            "{t} never ran"
+        );
+    }
+    assert!(
+        seen.contains("ansible"),
+        "the scan saw no Ansible process:\n{seen}"
+    );
+    assert!(
+        !seen.contains(&password),
+        "the password was on a command line during the run"
+    );
+    assert_eq!(
+        file_names(&secrets),
+        Vec::<String>::new(),
+        "password file left behind"
+    );
+
+    // The restored cluster has auth on and the same password: log in as root to read it back.
+    let mut get = Command::new(etcd_bin(Version::V3_5, "etcdctl"));
+    get.env("ETCDCTL_API", "3")
+        .env("ETCDCTL_USER", "root")
+        .env("ETCDCTL_PASSWORD", &password)
+        .arg(format!("--endpoints={}", hosts.endpoints()))
+        .args(["get", "/app/config", "--print-value-only"]);
+    assert_eq!(support::run_ok(&mut get).trim(), "with auth");
+
+    // The old way, ETCDCTL_PASSWORD in etcd_client_env, is refused before anything runs.
+    let other = format!("{password}-env");
+    let env = json!({ "etcd_client_env": { "ETCDCTL_USER": "root", "ETCDCTL_PASSWORD": other } });
+    let out = hosts.playbook("backup.yml", &["-e", &env.to_string()]);
+    assert!(!out.success(), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("etcd_client_env must not hold ETCDCTL_PASSWORD"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains(&other) && !out.stderr.contains(&other));
+    assert_eq!(file_names(&backups).len(), 1);
 }

@@ -568,6 +568,23 @@ fn bad_calls_exit_2_before_anything_is_written() {
             "ETCDCTL_PASSWORD",
         ),
         (vec!["--no-encrypt", "--frobnicate"], "unknown option"),
+        // A password in argv in any form is refused, and not repeated.
+        (
+            vec!["--no-encrypt", "--user", "root:secret"],
+            "--user: give the user name only",
+        ),
+        (
+            vec!["--no-encrypt", "--user=:secret"],
+            "--user: give the user name only",
+        ),
+        (
+            vec![
+                "--no-encrypt",
+                "--endpoints",
+                "https://root:secret@127.0.0.1:2379",
+            ],
+            "credentials in an endpoint",
+        ),
     ] {
         let out = run(node.backup().args(&args).arg(node.dest()));
         assert_eq!(out.code(), 2, "{args:?}: {out:?}");
@@ -874,10 +891,14 @@ fn sigterm_or_sigint_mid_run_stops_the_pipe_and_removes_the_part() {
             .trim()
             .parse()
             .unwrap();
-        let part: Vec<String> = names(&node.dest());
+        // The last stage of the pipe creates the .part: wait for it.
         assert!(
-            part.len() == 1 && part[0].ends_with(".db.zst.age.part"),
-            "{part:?}"
+            wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
+                let part = names(&node.dest());
+                part.len() == 1 && part[0].ends_with(".db.zst.age.part")
+            }),
+            "no .part: {:?}",
+            names(&node.dest())
         );
 
         // kill -TERM (or -INT) <etcd-backup's pid>
@@ -1024,7 +1045,8 @@ case \" $* \" in *' -d '*|*' --decrypt '*) exec /usr/bin/age \"$@\";; esac
     assert_eq!(names(&node.dest()), Vec::<String>::new());
     fs::remove_file(node.fakebin().join("age")).unwrap();
 
-    // Pipe mode, over ssh: an ssh whose `cat > FILE` stores one byte changed.
+    // Pipe mode, over ssh: an ssh whose remote `exec 3>FILE; ... exec cat >&3` (the writer)
+    // stores one byte changed.
     let sshd = Sshd::start();
     let remote_dir = sshd.dir().join("srv");
     fs::create_dir(&remote_dir).unwrap();
@@ -1032,7 +1054,7 @@ case \" $* \" in *' -d '*|*' --decrypt '*) exec /usr/bin/age \"$@\";; esac
         "ssh",
         "set -o pipefail
 case \"${!#}\" in
-  *'cat > '*) { head -c 300; head -c 1 | LC_ALL=C tr '\\000-\\377' '\\001-\\377\\000'; cat; } | /usr/bin/ssh \"$@\" ;;
+  *'exec cat >&3'*) { head -c 300; head -c 1 | LC_ALL=C tr '\\000-\\377' '\\001-\\377\\000'; cat; } | /usr/bin/ssh \"$@\" ;;
   *) exec /usr/bin/ssh \"$@\" ;;
 esac
 ",
@@ -1081,6 +1103,8 @@ fn help_documents_every_flag_variable_and_exit_code() {
         "ETCD_BACKUP_PKI_DIR",
         "ETCD_BACKUP_SSH_OPTS",
         "ETCDCTL_PASSWORD",
+        "ServerAliveInterval=15",
+        "--user NAME:PASSWORD",
         "TMPDIR",
         "\n  2  usage",
         "\n  3  transient",
@@ -1205,6 +1229,8 @@ fn systemd_units_verify_cleanly_and_the_service_is_sandboxed() {
     );
     let timer = fs::read_to_string(example("systemd/etcd-backup.timer")).unwrap();
     assert_eq!(unit_values(&timer, "OnCalendar"), ["*-*-* 03:17:00"]);
+    // No core dumps: the tools hold passwords, decrypted pages and age identities in memory.
+    assert_eq!(unit_values(&unit, "LimitCORE"), ["0"]);
 }
 
 #[test]
@@ -1271,4 +1297,321 @@ fn systemd_exec_start_with_the_example_environment_file_backs_up() {
         "{left:?}"
     );
     assert_eq!(names(&runtime.join("etcd-backup")), Vec::<String>::new());
+}
+
+/// `cmd` run to its end, killed (and reported as `None`) after `limit`.
+fn run_within(cmd: &mut Command, limit: Duration) -> Option<std::process::Output> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            eprintln!(
+                "killed after {limit:?}; stderr so far:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn a_link_or_fifo_planted_at_the_part_name_is_never_followed_nor_written() {
+    // The .part's name is predictable (cluster ID and the second). The script created it, then
+    // reopened it by name for writing: a link put there in between sent root's backup into the
+    // link's target. A stand-in `mkfifo` (which runs between the checks and the pipe) plants, at
+    // every name the run can use, a link to a victim file or a FIFO, replacing a .part if one
+    // was created already. The writer must refuse (exit 5), follow nothing, write nothing, and
+    // leave what it did not create alone.
+    let node = Node::start_plain();
+    let cid = node.cluster_id();
+    let sshd = Sshd::start();
+    let remote_dir = sshd.dir().join("srv");
+    fs::create_dir(&remote_dir).unwrap();
+    let victim = node.root.path().join("victim");
+    for (kind, remote) in [("link", false), ("fifo", false), ("link", true)] {
+        fs::write(&victim, "precious").unwrap();
+        let dir = if remote {
+            remote_dir.clone()
+        } else {
+            node.dest()
+        };
+        let plant = match kind {
+            "link" => format!("ln -s {} \"$n\"", victim.display()),
+            _ => "/usr/bin/mkfifo \"$n\"".to_string(),
+        };
+        node.fake(
+            "mkfifo",
+            &format!(
+                "now=$(date -u +%s)\nfor ago in 0 1 2; do\n  n={dir}/etcd-{cid}-$(date -u -d @$((now - ago)) +%Y%m%dT%H%M%SZ).db.zst.part\n  rm -f \"$n\"; {plant}\ndone\nexec /usr/bin/mkfifo \"$@\"\n",
+                dir = dir.display(),
+            ),
+        );
+        let mut cmd = node.backup();
+        cmd.arg("--no-encrypt");
+        if remote {
+            cmd.args(["--ssh-opts", &ssh_opts(&sshd)]).arg(format!(
+                "{}@127.0.0.1:{}",
+                sshd.user(),
+                remote_dir.display()
+            ));
+        } else {
+            cmd.arg(node.dest());
+        }
+        // etcd-backup --no-encrypt DIR (or HOST:DIR), with the plant in place of mkfifo
+        let out = run_within(&mut cmd, Duration::from_secs(60))
+            .unwrap_or_else(|| panic!("{kind} (remote: {remote}): the run hung on the plant"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{kind} (remote: {remote}): {stderr}"
+        );
+        assert!(stderr.contains("refused, not followed"), "{stderr}");
+        assert_eq!(out.stdout, b"", "no backup is reported");
+        assert_eq!(
+            fs::read_to_string(&victim).unwrap(),
+            "precious",
+            "{kind}: victim written"
+        );
+        // Only the plants are left: no backup, nothing of ours, the plants not removed.
+        let left = names(&dir);
+        assert_eq!(left.len(), 3, "{kind}: {left:?}");
+        for n in &left {
+            assert!(n.ends_with(".db.zst.part"), "{left:?}");
+            let meta = fs::symlink_metadata(dir.join(n)).unwrap();
+            match kind {
+                "link" => assert!(meta.file_type().is_symlink(), "{n}"),
+                _ => assert!(
+                    std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()),
+                    "{n}"
+                ),
+            }
+            fs::remove_file(dir.join(n)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn tool_and_script_errors_never_repeat_a_password() {
+    // `--user ':secret'` printed `no password for user ":secret"`, and an endpoint with
+    // user:password@ was printed whole, by the tools and so by etcd-backup.
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-pw";
+    let url = format!("http://root:{secret}@127.0.0.1:2379");
+    let user = format!(":{secret}");
+    for t in ["etcd-health", "etcd-snap-save"] {
+        type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+        let cases: [Case; 4] = [
+            (&["--user", &user], &[]),
+            (&["--endpoints", &url], &[]),
+            (&[], &[("ETCDCTL_USER", &user)]),
+            (&[], &[("ETCDCTL_ENDPOINTS", &url)]),
+        ];
+        for (args, env) in cases {
+            let mut cmd = Command::new(tool(t));
+            clean_env(&mut cmd);
+            cmd.args(args)
+                .envs(env.iter().copied())
+                .stdin(Stdio::null());
+            if t == "etcd-snap-save" {
+                cmd.arg(dir.path().join("snap.db"));
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.code(), 2, "{t} {args:?} {env:?}: {out:?}");
+            assert!(out.stderr.starts_with("Error: "), "{t}: {}", out.stderr);
+            assert!(
+                !out.stderr.contains(secret),
+                "{t} {args:?} {env:?}: {}",
+                out.stderr
+            );
+            assert!(!out.stdout.contains(secret));
+        }
+    }
+    // etcd-backup with the endpoint in ETCDCTL_ENDPOINTS: etcd-health's reason is passed on.
+    let mut cmd = Command::new(script("etcd-backup"));
+    clean_env(&mut cmd);
+    let out = run(cmd
+        .env("PATH", path_with_tools())
+        .env("ETCDCTL_ENDPOINTS", &url)
+        .args(["--no-encrypt", "--pki-dir"])
+        .arg(dir.path())
+        .arg("--cacert")
+        .arg(dir.path().join("none"))
+        .arg(dir.path())
+        .stdin(Stdio::null()));
+    assert_eq!(out.code(), 2, "{out:?}");
+    assert!(!out.stderr.contains(secret), "{}", out.stderr);
+}
+
+/// The options of every `ssh` call a stand-in recorded, one call a line, up to `--`.
+fn recorded_ssh_calls(log: &Path) -> Vec<Vec<String>> {
+    fs::read_to_string(log)
+        .unwrap()
+        .split("\u{1e}\n")
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| c.lines().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn ssh_gets_keepalives_by_default_and_ssh_opts_override_them() {
+    let node = Node::start_plain();
+    let sshd = Sshd::start();
+    let remote_dir = sshd.dir().join("srv");
+    fs::create_dir(&remote_dir).unwrap();
+    let log = node.root.path().join("ssh-calls");
+    // An ssh that records its options (up to `--`), then runs the real one.
+    node.fake(
+        "ssh",
+        &format!(
+            "for a in \"$@\"; do [ \"$a\" = -- ] && break; printf '%s\\n' \"$a\"; done >>{log}\nprintf '\\036\\n' >>{log}\nexec /usr/bin/ssh \"$@\"\n",
+            log = log.display()
+        ),
+    );
+    let dest = format!("{}@127.0.0.1:{}", sshd.user(), remote_dir.display());
+    for (extra, interval, count) in [("", "15", "4"), (" -o ServerAliveInterval=5", "5", "4")] {
+        let _ = fs::remove_file(&log);
+        // etcd-backup --no-encrypt --ssh-opts '... [-o ServerAliveInterval=5]' HOST:DIR
+        let out = run(node
+            .backup()
+            .args(["--no-encrypt", "--ssh-opts"])
+            .arg(format!("{}{extra}", ssh_opts(&sshd)))
+            .arg(&dest));
+        assert!(out.success(), "{out:?}");
+        let calls = recorded_ssh_calls(&log);
+        assert!(calls.len() >= 4, "{calls:?}");
+        for call in calls {
+            let joined = call.join(" ");
+            assert!(
+                joined.contains("-o ServerAliveInterval=15 -o ServerAliveCountMax=4"),
+                "{joined}"
+            );
+            // What ssh makes of them: the first value of an option wins.
+            let g = run_ok(
+                Command::new("/usr/bin/ssh")
+                    .arg("-G")
+                    .args(&call)
+                    .arg("127.0.0.1"),
+            );
+            assert!(
+                g.contains(&format!("\nserveraliveinterval {interval}\n")),
+                "{joined}: {g}"
+            );
+            assert!(
+                g.contains(&format!("\nserveralivecountmax {count}\n")),
+                "{joined}: {g}"
+            );
+        }
+        node.cluster.put("/app/next", "1");
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+}
+
+/// The pid and every descendant of `pid` (from `/proc/*/stat`).
+fn process_tree(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let p: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    tree
+}
+
+#[test]
+fn a_peer_that_stops_answering_ends_the_run_with_exit_3_within_the_keepalive_bound() {
+    // sshd and its session processes stopped (SIGSTOP) mid-stream: the TCP connection stays up
+    // but nothing answers. Without keepalives ssh waited for ever; with them it gives up after
+    // ServerAliveInterval x ServerAliveCountMax (1 s x 2 here, set through --ssh-opts).
+    let node = Node::start_plain();
+    let sshd = Sshd::start();
+    let remote_dir = sshd.dir().join("srv");
+    fs::create_dir(&remote_dir).unwrap();
+    let mark = node.root.path().join("streaming");
+    // zstd that passes 100 bytes on, says so, then trickles for as long as the pipe lasts.
+    node.fake(
+        "zstd",
+        &format!(
+            "/usr/bin/zstd \"$@\" | {{ head -c 100; touch {}; while sleep 0.2; do printf x; done; }}\n",
+            mark.display()
+        ),
+    );
+    let opts = ssh_opts(&sshd).replace("ConnectTimeout=10", "ConnectTimeout=3")
+        + " -o ServerAliveInterval=1 -o ServerAliveCountMax=2";
+    let mut child = node
+        .backup()
+        .args(["--no-encrypt", "--ssh-opts", &opts])
+        .arg(format!(
+            "{}@127.0.0.1:{}",
+            sshd.user(),
+            remote_dir.display()
+        ))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), Duration::from_millis(20), || mark
+            .exists()),
+        "the stream did not start"
+    );
+    let frozen = process_tree(sshd.pid().unwrap());
+    for p in &frozen {
+        let _ = Command::new("kill")
+            .args(["-STOP", &p.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > Duration::from_secs(40) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    for p in &frozen {
+        let _ = Command::new("kill")
+            .args(["-CONT", &p.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let status =
+        status.unwrap_or_else(|| panic!("still running 40 s after sshd stopped: {stderr}"));
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("ssh "), "{stderr}");
+    assert_eq!(out.stdout, b"");
+    eprintln!("exit 3 {took:.1?} after sshd stopped");
+    // Keepalive bound (2 s) + the cleanup's reconnection attempt (ConnectTimeout=3) + slack.
+    assert!(took < Duration::from_secs(25), "{took:?}");
 }

@@ -274,11 +274,9 @@ impl Walker<'_> {
             return true;
         }
         let id = meta.freelist;
-        let (header, buf) = match self
-            .db
-            .store()
-            .read_run(id, &|| "the meta page's freelist field".to_string())
-        {
+        let db = self.db;
+        let referrer = || "the meta page's freelist field".to_string();
+        let (header, pages) = match db.store().run_header(id, &referrer) {
             Ok(x) => x,
             Err(e) => {
                 self.reach(id);
@@ -290,7 +288,32 @@ impl Walker<'_> {
             self.reach(p);
         }
         self.report.stats.freelist_pages = 1 + u64::from(header.overflow);
-        let ids = match freelist::parse(id, &header, &buf) {
+        if db.store().run_bytes(pages) > freelist::FREELIST_IN_MEMORY_MAX {
+            // Large: read in pieces, ids checked in file order (a sound freelist is sorted, so
+            // the errors come in the same order as below).
+            let pgid = self.pgid;
+            let mut free = 0u64;
+            let streamed = freelist::for_each_id(db.store(), id, &header, pages, &mut |p| {
+                if p >= pgid {
+                    self.err(CheckError::OutOfBounds { page: p, hwm: pgid });
+                } else if !self.freed.insert(p) {
+                    self.err(CheckError::AlreadyFreed { page: p });
+                } else {
+                    free += 1;
+                }
+            });
+            if let Err(e) = streamed {
+                self.err(CheckError::Corrupt(e));
+                return false;
+            }
+            self.freelist_done(id, &header, free);
+            return true;
+        }
+        let ids = match db
+            .store()
+            .read_run(id, &referrer)
+            .and_then(|(header, buf)| freelist::parse(id, &header, &buf))
+        {
             Ok(ids) => ids,
             Err(e) => {
                 self.err(CheckError::Corrupt(e));
@@ -311,7 +334,14 @@ impl Walker<'_> {
             }
             prev = Some(p);
         }
-        // Pages reached so far (metas, the freelist run) must not be free.
+        let free = self.freed_count(&ids);
+        self.freelist_done(id, &header, free);
+        true
+    }
+
+    /// After the freelist at `id` is read: the pages reached so far (metas, the freelist run) must
+    /// not be free; records the count of `free` pages.
+    fn freelist_done(&mut self, id: u64, header: &crate::page::PageHeader, free: u64) {
         for p in 0..2 {
             if self.freed.contains(p) {
                 self.err(CheckError::ReachableFreed { page: p });
@@ -322,9 +352,8 @@ impl Walker<'_> {
                 self.err(CheckError::ReachableFreed { page: p });
             }
         }
-        self.report.stats.free_pages = self.freed_count(&ids);
+        self.report.stats.free_pages = free;
         self.have_freelist = true;
-        true
     }
 
     fn freed_count(&self, ids: &[u64]) -> u64 {
@@ -464,13 +493,21 @@ impl Walker<'_> {
                 continue;
             }
             self.report.stats.buckets += 1;
-            match bucket_root(page, &e.value) {
-                Ok((root, _)) => {
+            // Queued work keeps its own copy of the bucket's entry, not this page: a page run
+            // may be tens of MiB, and nested buckets would otherwise hold one per level.
+            let queued = bucket_root(page, &e.value).and_then(|_| {
+                let name = Entry::new(page, e.key, e.value, e.flags).detached()?;
+                let (holder, value) = name.value_in_page();
+                let (root, _) = bucket_root(holder, value)?;
+                Ok((name, root))
+            });
+            match queued {
+                Ok((name, root)) => {
                     if matches!(root, BucketRoot::Inline(_)) {
                         self.report.stats.inline_buckets += 1;
                     }
                     nested.push(Work::Bucket {
-                        name: Entry::new(page, e.key, e.value, e.flags),
+                        name,
                         bucket_depth: bucket_depth + 1,
                         root,
                         budget: budget.clone(),

@@ -12,7 +12,10 @@ use crate::check::{self, CheckError, CheckReport};
 use crate::cursor::Entries;
 use crate::error::{Error, Result};
 use crate::meta::{self, Meta, MetaProblem, MAX_PAGE_SIZE, META_PAGE_PREFIX, MIN_PAGE_SIZE};
-use crate::page::{read_u64, Page, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG};
+use crate::page::{
+    read_u64, Page, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, ELEMENT_SIZE, LEAF_PAGE_FLAG,
+    PAGE_HEADER_SIZE,
+};
 use crate::source::Source;
 use crate::store::{IoStats, PageStore, ReadOptions};
 
@@ -65,6 +68,14 @@ impl Db {
     /// Opens a database held in memory (for tests and fuzzing).
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>) -> Result<Db> {
         Db::from_source(Source::Memory(bytes.into()), ReadOptions::default())
+    }
+
+    /// Opens a database held in memory as `head` followed by zeros up to `len` bytes, as a sparse
+    /// file of that size would read (for fuzzing and tests: lets a small input claim the page
+    /// counts and runs a huge file can, without the memory).
+    pub fn from_sparse_bytes(head: impl Into<Arc<[u8]>>, len: u64) -> Result<Db> {
+        let head = head.into();
+        Db::from_source(Source::Sparse { head, len }, ReadOptions::default())
     }
 
     fn from_source(src: Source, opts: ReadOptions) -> Result<Db> {
@@ -374,6 +385,44 @@ impl Entry {
             value,
             flags,
         }
+    }
+
+    /// A copy of this entry that holds only its own key and value (in a one-element leaf page),
+    /// not the page it was read from, so that keeping it (a nested bucket queued for a later visit)
+    /// does not keep a large page run in memory. Same key, value, flags and page id.
+    pub(crate) fn detached(&self) -> Result<Entry> {
+        let (key, value) = (self.key(), self.value());
+        let data = PAGE_HEADER_SIZE + ELEMENT_SIZE;
+        let ksize = u32::try_from(key.len())
+            .map_err(|_| Error::corrupt(self.page_id, "key longer than a page can hold"))?;
+        let vsize = u32::try_from(value.len())
+            .map_err(|_| Error::corrupt(self.page_id, "value longer than a page can hold"))?;
+        let mut buf = Vec::with_capacity(data + key.len() + value.len());
+        buf.extend_from_slice(&0u64.to_le_bytes());
+        buf.extend_from_slice(&LEAF_PAGE_FLAG.to_le_bytes());
+        buf.extend_from_slice(&1u16.to_le_bytes());
+        buf.extend_from_slice(&0u32.to_le_bytes());
+        buf.extend_from_slice(&self.flags.to_le_bytes());
+        buf.extend_from_slice(&(ELEMENT_SIZE as u32).to_le_bytes());
+        buf.extend_from_slice(&ksize.to_le_bytes());
+        buf.extend_from_slice(&vsize.to_le_bytes());
+        buf.extend_from_slice(key);
+        buf.extend_from_slice(value);
+        let len = buf.len();
+        let page = Page::new(Arc::from(buf), 0, len, self.page_id, false)?;
+        let kend = data + key.len();
+        Ok(Entry {
+            page,
+            key: data..kend,
+            value: kend..len,
+            flags: self.flags,
+            page_id: self.page_id,
+        })
+    }
+
+    /// The page the entry was read from and the range of its value in that page's buffer.
+    pub(crate) fn value_in_page(&self) -> (&Page, &Range<usize>) {
+        (&self.page, &self.value)
     }
 
     /// The key.

@@ -12,14 +12,25 @@
 //! bbolt's "array" and "hashmap" freelist types differ only in memory; both write this same page.
 
 use crate::error::{Error, Result};
-use crate::page::{read_u64, PageHeader, PageKind, PAGE_HEADER_SIZE};
+use crate::page::{
+    read_u64, PageHeader, PageKind, FREELIST_COUNT_SIZE, PAGE_HEADER_SIZE, PGID_SIZE,
+};
+use crate::store::PageStore;
 
 /// `count` value that means "the real count is in the first u64".
 pub const FREELIST_COUNT_OVERFLOW: u16 = 0xFFFF;
 
-/// Decodes the freelist page run `buf` (header included) of page `id` into its page ids, sorted
-/// ascending (duplicates kept, so a caller can report them).
-pub(crate) fn parse(id: u64, header: &PageHeader, buf: &[u8]) -> Result<Vec<u64>> {
+/// Freelist runs up to this size are read whole and their ids sorted, as bbolt reports them;
+/// larger ones (a sound one lists more than half a million free pages) are read in pieces of
+/// [`FREELIST_CHUNK`] bytes, so memory stays flat whatever count the page claims.
+pub(crate) const FREELIST_IN_MEMORY_MAX: u64 = 4 << 20;
+/// Size of the pieces a large freelist run is read in (a multiple of the id size).
+pub(crate) const FREELIST_CHUNK: usize = 1 << 20;
+
+/// Where the ids of freelist page `id` start in its run and how many it claims, from its header and
+/// the first bytes of the run (`first`, at least the header and the count word when there is one);
+/// the run is `run_len` bytes long and must have room for them.
+fn layout(id: u64, header: &PageHeader, first: &[u8], run_len: u64) -> Result<(usize, u64)> {
     if header.kind() != Some(PageKind::Freelist) {
         return Err(Error::corrupt(
             id,
@@ -30,32 +41,73 @@ pub(crate) fn parse(id: u64, header: &PageHeader, buf: &[u8]) -> Result<Vec<u64>
         ));
     }
     let (start, n) = if header.count == FREELIST_COUNT_OVERFLOW {
-        let n = read_u64(buf, PAGE_HEADER_SIZE)
+        let n = read_u64(first, PAGE_HEADER_SIZE)
             .ok_or_else(|| Error::corrupt(id, "freelist page too short for its count"))?;
-        (PAGE_HEADER_SIZE + 8, n)
+        (PAGE_HEADER_SIZE + FREELIST_COUNT_SIZE, n)
     } else {
         (PAGE_HEADER_SIZE, u64::from(header.count))
     };
-    let room = (buf.len().saturating_sub(start) / 8) as u64;
+    let room = run_len.saturating_sub(start as u64) / PGID_SIZE as u64;
     if n > room {
         return Err(Error::corrupt(
             id,
             format!(
-                "freelist holds {n} ids but its {} bytes (1 + {} overflow pages) hold at most {room}",
-                buf.len(),
+                "freelist holds {n} ids but its {run_len} bytes (1 + {} overflow pages) hold at most {room}",
                 header.overflow
             ),
         ));
     }
-    // n <= room, and room came from a usize.
-    let n = n as usize;
-    let body = buf.get(start..start + n * 8).unwrap_or(&[]);
-    let mut ids: Vec<u64> = body
-        .chunks_exact(8)
+    Ok((start, n))
+}
+
+/// Decodes one little-endian id per 8 bytes.
+fn ids_of(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes
+        .chunks_exact(PGID_SIZE)
         .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect();
+}
+
+/// Decodes the freelist page run `buf` (header included) of page `id` into its page ids, sorted
+/// ascending (duplicates kept, so a caller can report them).
+pub(crate) fn parse(id: u64, header: &PageHeader, buf: &[u8]) -> Result<Vec<u64>> {
+    let (start, n) = layout(id, header, buf, buf.len() as u64)?;
+    // n fits in the buffer, whose length is a usize.
+    let n = n as usize;
+    let body = buf.get(start..start + n * PGID_SIZE).unwrap_or(&[]);
+    let mut ids: Vec<u64> = ids_of(body).collect();
     ids.sort_unstable();
     Ok(ids)
+}
+
+/// Shows every id of the freelist run at page `id` (`pages` pages, checked by
+/// `PageStore::run_header`) to `each`, in file order, reading the run in pieces of
+/// [`FREELIST_CHUNK`] bytes.
+pub(crate) fn for_each_id(
+    store: &PageStore,
+    id: u64,
+    header: &PageHeader,
+    pages: u64,
+    each: &mut dyn FnMut(u64),
+) -> Result<()> {
+    let run_len = store.run_bytes(pages);
+    let mut first = [0u8; PAGE_HEADER_SIZE + FREELIST_COUNT_SIZE];
+    store.read_in_run(id, 0, &mut first)?;
+    let (start, n) = layout(id, header, &first, run_len)?;
+    let mut buf = vec![0u8; FREELIST_CHUNK];
+    let mut left = n;
+    let mut offset = start as u64;
+    while left > 0 {
+        let take = left.min((FREELIST_CHUNK / PGID_SIZE) as u64);
+        // take * 8 <= FREELIST_CHUNK.
+        let piece = buf
+            .get_mut(..take as usize * PGID_SIZE)
+            .ok_or_else(|| Error::corrupt(id, "freelist piece larger than its buffer"))?;
+        store.read_in_run(id, offset, piece)?;
+        ids_of(piece).for_each(&mut *each);
+        left -= take;
+        offset += take * PGID_SIZE as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -29,6 +29,14 @@
 //! because damaged inline buckets can overlap and nest many times over; [`Db::check`] reports such
 //! files.
 //!
+//! Hostile input: no length field makes the reader allocate more than the format allows. A page run
+//! is refused before it is read when it passes the high-water mark or is longer than a page of its
+//! kind can be ([`max_run_pages`]: [`MAX_BRANCH_NODE_SIZE`], [`MAX_LEAF_NODE_SIZE`], a freelist of at
+//! most one id per page); freelists above a few MiB are read in pieces; nested buckets queued by the
+//! check hold a copy of their own entry, not their parent's page. Fuzzed with
+//! `-malloc_limit_mb=64` over inputs read both as they are and as the head of a 1 GiB sparse file
+//! (`fuzz/`, December 2026: 21 min, 724k executions, nothing found).
+//!
 //! Reading strategy: pages are read with positioned reads (`pread`) through a read-ahead window that
 //! grows while reads move forward through the file, and branch pages are kept in a small cache with
 //! a byte budget ([`ReadOptions`]). A file truncated or rewritten under the reader gives an
@@ -52,9 +60,13 @@ pub use cursor::Entries;
 pub use db::{Bucket, Db, Entry, DEFAULT_CHECK_LIMIT, MAX_TREE_DEPTH};
 pub use error::{Error, Result};
 pub use freelist::FREELIST_COUNT_OVERFLOW;
-pub use meta::{fnv1a64, Meta, MetaProblem, MAGIC, PGID_NO_FREELIST, VERSION};
+pub use meta::{
+    fnv1a64, Meta, MetaProblem, MAGIC, MAX_PAGE_SIZE, META_PAGE_PREFIX, MIN_PAGE_SIZE,
+    PGID_NO_FREELIST, VERSION,
+};
 pub use page::{
-    PageHeader, PageKind, BRANCH_PAGE_FLAG, BUCKET_LEAF_FLAG, FREELIST_PAGE_FLAG, LEAF_PAGE_FLAG,
-    META_PAGE_FLAG,
+    max_run_pages, PageHeader, PageKind, BRANCH_PAGE_FLAG, BUCKET_LEAF_FLAG,
+    ETCD_MAX_REQUEST_BYTES, FREELIST_PAGE_FLAG, LEAF_PAGE_FLAG, MAX_BRANCH_NODE_SIZE, MAX_KEY_SIZE,
+    MAX_LEAF_NODE_SIZE, META_PAGE_FLAG, MIN_KEYS_PER_PAGE,
 };
 pub use store::{IoStats, ReadOptions};

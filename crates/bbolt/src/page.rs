@@ -26,6 +26,53 @@ pub const BUCKET_LEAF_FLAG: u32 = 0x01;
 /// Size of a bucket header (`root u64 | sequence u64`) at the start of a bucket value.
 pub const BUCKET_HEADER_SIZE: usize = 16;
 
+/// bbolt's `MaxKeySize`: the longest key `Bucket.Put` accepts (bbolt `bucket.go`, the same in v1.3.x
+/// and v1.4.x; `Put` returns `ErrKeyTooLarge` above it).
+pub const MAX_KEY_SIZE: usize = 32768;
+/// bbolt's `minKeysPerPage` (`page.go`). `node.splitTwo` never splits a node of at most
+/// `2 * MIN_KEYS_PER_PAGE` elements, and otherwise cuts pieces that fit one page or hold exactly
+/// `MIN_KEYS_PER_PAGE` elements; so a node larger than a page holds at most `2 * MIN_KEYS_PER_PAGE`
+/// elements.
+pub const MIN_KEYS_PER_PAGE: usize = 2;
+/// etcd's recommended limit on one request (`recommendedMaxRequestBytes = 10 * 1024 * 1024` in etcd
+/// `server/etcdserver/server.go`, 3.4 to 3.6; etcd warns when `--max-request-bytes` is set above it,
+/// whose default is 1.5 MiB). A value in etcd's buckets is at most one request's key and value.
+pub const ETCD_MAX_REQUEST_BYTES: usize = 10 << 20;
+/// The largest branch page run a sound file holds: a node larger than one page holds at most
+/// `2 * MIN_KEYS_PER_PAGE` elements, each a 16-byte struct and a key of at most [`MAX_KEY_SIZE`].
+/// A run above this and above one page is refused before it is read.
+pub const MAX_BRANCH_NODE_SIZE: usize =
+    PAGE_HEADER_SIZE + 2 * MIN_KEYS_PER_PAGE * (ELEMENT_SIZE + MAX_KEY_SIZE);
+/// The largest leaf page run this reader holds in memory: `2 * MIN_KEYS_PER_PAGE` elements, each
+/// with a key of at most [`MAX_KEY_SIZE`] and a value of at most [`ETCD_MAX_REQUEST_BYTES`]
+/// (about 40 MiB). bbolt itself allows values up to 2 GiB (`MaxValueSize`), but etcd never writes
+/// one that large, and a page run as large as the file is how a hostile file asks for gigabytes of
+/// memory. A run above this and above one page is refused before it is read.
+pub const MAX_LEAF_NODE_SIZE: usize = PAGE_HEADER_SIZE
+    + 2 * MIN_KEYS_PER_PAGE * (ELEMENT_SIZE + MAX_KEY_SIZE + ETCD_MAX_REQUEST_BYTES);
+/// Size of the count word of a freelist page in its count-overflow form (see the freelist module).
+pub const FREELIST_COUNT_SIZE: usize = 8;
+/// Size of one page id in a freelist page.
+pub const PGID_SIZE: usize = 8;
+
+/// The most pages (the first page and its overflow) a run of this `kind` may span in a file of
+/// `pgid` pages of `page_size` bytes, by the format: a branch or leaf node is at most
+/// [`MAX_BRANCH_NODE_SIZE`] or [`MAX_LEAF_NODE_SIZE`] bytes (or one page, if that is larger), a
+/// freelist lists each page below the high-water mark at most once, a meta page is one page, and a
+/// page of no known kind is not read beyond its first page.
+pub fn max_run_pages(kind: Option<PageKind>, page_size: u64, pgid: u64) -> u64 {
+    let ps = page_size.max(1);
+    let bytes = match kind {
+        Some(PageKind::Branch) => MAX_BRANCH_NODE_SIZE as u64,
+        Some(PageKind::Leaf) => MAX_LEAF_NODE_SIZE as u64,
+        Some(PageKind::Freelist) => {
+            (PAGE_HEADER_SIZE + FREELIST_COUNT_SIZE) as u64 + pgid.saturating_mul(PGID_SIZE as u64)
+        }
+        Some(PageKind::Meta) | None => ps,
+    };
+    bytes.div_ceil(ps).max(1)
+}
+
 /// Reads a little-endian `u16` at `off`, if the bytes are there.
 pub(crate) fn read_u16(b: &[u8], off: usize) -> Option<u16> {
     let s = b.get(off..off.checked_add(2)?)?;

@@ -2,7 +2,9 @@
 //!
 //! Why it exists: the reader must not `mmap` (a file truncated under a mapping kills the process with
 //! SIGBUS, and a mapping of a 1 GiB file counts toward resident memory as it is touched). Positioned
-//! reads turn a shrunken file into an ordinary I/O error. The in-memory form serves fuzzing and tests.
+//! reads turn a shrunken file into an ordinary I/O error. The in-memory forms serve fuzzing and
+//! tests; the sparse one stands for a huge sparse file (a few real bytes, then zeros), so a fuzzer
+//! can reach the lengths a hostile file on disk can claim without holding them in memory.
 
 use std::fs::File;
 use std::io;
@@ -16,6 +18,13 @@ pub(crate) enum Source {
     File { file: File, len: u64 },
     /// Bytes held in memory.
     Memory(Arc<[u8]>),
+    /// Bytes held in memory followed by zeros up to `len`, like a sparse file.
+    Sparse {
+        /// The leading bytes.
+        head: Arc<[u8]>,
+        /// Total length (at least `head.len()`).
+        len: u64,
+    },
 }
 
 impl Source {
@@ -24,6 +33,7 @@ impl Source {
         match self {
             Source::File { len, .. } => *len,
             Source::Memory(b) => b.len() as u64,
+            Source::Sparse { head, len } => (*len).max(head.len() as u64),
         }
     }
 
@@ -37,6 +47,20 @@ impl Source {
                 let end = start.checked_add(buf.len()).ok_or_else(eof)?;
                 let src = b.get(start..end).ok_or_else(eof)?;
                 buf.copy_from_slice(src);
+                Ok(())
+            }
+            Source::Sparse { head, .. } => {
+                let eof = || io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of data");
+                let end = offset.checked_add(buf.len() as u64).ok_or_else(eof)?;
+                if end > self.len() {
+                    return Err(eof());
+                }
+                buf.fill(0);
+                let from = usize::try_from(offset).unwrap_or(usize::MAX);
+                if let Some(src) = head.get(from..) {
+                    let n = src.len().min(buf.len());
+                    buf[..n].copy_from_slice(&src[..n]);
+                }
                 Ok(())
             }
         }

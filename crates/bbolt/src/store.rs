@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
-use crate::page::{Page, PageHeader, PageKind, PAGE_HEADER_SIZE};
+use crate::page::{max_run_pages, Page, PageHeader, PageKind, PAGE_HEADER_SIZE};
 use crate::source::Source;
 
 /// Tuning of the page reader's memory use.
@@ -205,9 +205,15 @@ impl PageStore {
             let reusable = st.runs.iter().position(|b| {
                 b.len() == ulen && Arc::strong_count(b) == 1 && Arc::weak_count(b) == 0
             });
+            if reusable.is_none() && ulen > RUN_POOL_MAX {
+                // A run too large to pool: let the pooled ones go first, so the pool and the run
+                // are never both held (memory stays within the largest run the format allows).
+                st.runs.retain(|b| Arc::strong_count(b) > 1);
+            }
             let mut buf: Arc<[u8]> = match reusable {
                 Some(i) => st.runs.swap_remove(i),
-                None => Arc::from(vec![0u8; ulen]),
+                // Allocated once, in place (`Arc::from(vec)` would hold the run twice).
+                None => std::iter::repeat_n(0u8, ulen).collect(),
             };
             let dst = Arc::get_mut(&mut buf)
                 .ok_or_else(|| Error::corrupt(id, "run buffer still shared"))?;
@@ -308,13 +314,16 @@ impl PageStore {
         Ok(())
     }
 
-    /// Reads the header of page `id` and the whole run of pages it occupies, checking that the header
-    /// names the page itself and that the run stays below the high-water mark.
-    pub(crate) fn read_run(
+    /// Reads the header of page `id` and checks it without reading the rest of the run: the header
+    /// names the page itself, the run stays below the high-water mark, and it spans no more pages
+    /// than a page of its kind can ([`max_run_pages`]). Returns the header and the number of pages
+    /// to read: the whole run, or only the first page for a meta page or a page of no known kind
+    /// (which no caller reads as a run; the caller reports the type).
+    pub(crate) fn run_header(
         &self,
         id: u64,
         referrer: &dyn Fn() -> String,
-    ) -> Result<(PageHeader, Arc<[u8]>)> {
+    ) -> Result<(PageHeader, u64)> {
         self.check_id(id, referrer)?;
         let head = self.read_header(id)?;
         let header = PageHeader::parse(&head)
@@ -330,7 +339,7 @@ impl PageStore {
             ));
         }
         if header.overflow == 0 {
-            return Ok((header, self.read_pages(id, 1)?));
+            return Ok((header, 1));
         }
         let n = 1 + u64::from(header.overflow);
         if id + n > self.pgid {
@@ -342,7 +351,59 @@ impl PageStore {
                 ),
             ));
         }
+        let kind = header.kind();
+        if matches!(kind, Some(PageKind::Meta) | None) {
+            return Ok((header, 1));
+        }
+        let max = max_run_pages(kind, self.page_size, self.pgid);
+        if n > max {
+            let name = kind.map_or("unknown", PageKind::name);
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "{name} page claims {} overflow pages ({} bytes), more than a {name} page can \
+                     span ({max} pages; referenced by {})",
+                    header.overflow,
+                    n.saturating_mul(self.page_size),
+                    referrer()
+                ),
+            ));
+        }
+        Ok((header, n))
+    }
+
+    /// Reads the header of page `id` and the whole run of pages it occupies, checked as
+    /// [`PageStore::run_header`] checks it.
+    pub(crate) fn read_run(
+        &self,
+        id: u64,
+        referrer: &dyn Fn() -> String,
+    ) -> Result<(PageHeader, Arc<[u8]>)> {
+        let (header, n) = self.run_header(id, referrer)?;
         Ok((header, self.read_pages(id, n)?))
+    }
+
+    /// Size in bytes of `pages` pages.
+    pub(crate) fn run_bytes(&self, pages: u64) -> u64 {
+        pages.saturating_mul(self.page_size)
+    }
+
+    /// Fills `buf` from byte `offset` of the run starting at page `id`, bypassing the read-ahead
+    /// windows (for runs read in pieces); the caller has checked the run with
+    /// [`PageStore::run_header`] and keeps `offset + buf.len()` within it.
+    pub(crate) fn read_in_run(&self, id: u64, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let at = id.saturating_mul(self.page_size).saturating_add(offset);
+        {
+            let mut st = self.lock();
+            st.reads += 1;
+            st.bytes_read += buf.len() as u64;
+        }
+        self.src.read_exact_at(buf, at).map_err(|e| {
+            Error::io(
+                format!("reading page {id} ({} bytes at offset {at})", buf.len()),
+                e,
+            )
+        })
     }
 
     /// Reads branch or leaf page `id` (with its overflow), through the branch cache.

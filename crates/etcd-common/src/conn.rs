@@ -154,24 +154,7 @@ impl ConnFlags {
             None
         };
 
-        let password = match pick(self.password, "password") {
-            Some((p, _)) => Some(p),
-            None => match pick(self.password_file, "password-file") {
-                Some((path, source)) => Some(read_password_file(&path, &source)?),
-                None => None,
-            },
-        };
-        let credentials = match pick(self.user, "user") {
-            None => {
-                if password.is_some() {
-                    return Err(Error::usage(
-                        "a password was given without a user: add --user NAME (or ETCDCTL_USER)",
-                    ));
-                }
-                None
-            }
-            Some((user, source)) => Some(split_credentials(&user, password, &source)?),
-        };
+        let credentials = resolve_credentials(self.user, self.password, self.password_file, env)?;
 
         Ok(ConnConfig {
             endpoints,
@@ -196,15 +179,105 @@ fn read_password_file(path: &str, source: &str) -> Result<String> {
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
-fn split_credentials(user: &str, password: Option<String>, source: &str) -> Result<Credentials> {
+/// The credentials from `--user`, `--password`, `--password-file` and their variables. Every
+/// flag beats every variable, also across the three: the flags are settled first and a variable
+/// is consulted only for what no flag says.
+///
+/// The password comes from the first of: `--password`, `--password-file`, the `:PASSWORD` of
+/// `--user NAME:PASSWORD`, `ETCDCTL_PASSWORD`, `ETCDCTL_PASSWORD_FILE`, the `:PASSWORD` of
+/// `ETCDCTL_USER`. The user is `--user`, else `ETCDCTL_USER`. A password from the same level as
+/// the user (both flags, or both variables) makes the whole user value the name, as etcdctl does
+/// (`--user a:b --password x` is user `a:b`); a password flag over `ETCDCTL_USER=NAME:PASSWORD`
+/// replaces that variable's password and keeps its name. A file is read only when it is used.
+fn resolve_credentials(
+    user_flag: Option<String>,
+    password_flag: Option<String>,
+    password_file_flag: Option<String>,
+    env: &Env,
+) -> Result<Option<Credentials>> {
+    let flag_password = match (password_flag, password_file_flag) {
+        (Some(password), _) => Some(password),
+        (None, Some(path)) => Some(read_password_file(&path, "--password-file")?),
+        (None, None) => None,
+    };
+    let env_password = || -> Result<Option<String>> {
+        match (env.for_flag("password"), env.for_flag("password-file")) {
+            (Some(password), _) => Ok(Some(password.to_string())),
+            (None, Some(path)) => {
+                read_password_file(path, &crate::args::env_name("password-file")).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    };
+    let (user, source, user_is_flag) = match (user_flag, env.for_flag("user")) {
+        (Some(user), _) => (user, "--user".to_string(), true),
+        (None, Some(user)) => (user.to_string(), crate::args::env_name("user"), false),
+        (None, None) => {
+            let any_password = flag_password.is_some()
+                || env.for_flag("password").is_some()
+                || env.for_flag("password-file").is_some();
+            if any_password {
+                return Err(Error::usage(
+                    "a password was given without a user: add --user NAME (or ETCDCTL_USER)",
+                ));
+            }
+            return Ok(None);
+        }
+    };
+    let password = match flag_password {
+        Some(password) if user_is_flag => Some((password, UserValue::WholeName)),
+        Some(password) => Some((password, UserValue::NameBeforeColon)),
+        // `--user NAME:PASSWORD` is a flag: its password beats the variables.
+        None if user_is_flag && user.contains(':') => None,
+        None => env_password()?.map(|password| {
+            let shape = if user_is_flag {
+                UserValue::NameBeforeColon // has no ':' here
+            } else {
+                UserValue::WholeName
+            };
+            (password, shape)
+        }),
+    };
+    split_credentials(&user, password, &source).map(Some)
+}
+
+/// How much of a user value is the name when the password comes from elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UserValue {
+    /// All of it (etcdctl: a password of the same level leaves the user value whole).
+    WholeName,
+    /// What comes before a `:`; the rest was a password that a flag overrides.
+    NameBeforeColon,
+}
+
+fn split_credentials(
+    user: &str,
+    password: Option<(String, UserValue)>,
+    source: &str,
+) -> Result<Credentials> {
     if user.is_empty() {
         return Err(Error::usage(format!("{source}: empty user name")));
     }
     let (name, password) = match password {
-        Some(password) => (user.to_string(), password),
+        Some((password, UserValue::WholeName)) => (user.to_string(), password),
+        Some((password, UserValue::NameBeforeColon)) => match user.split_once(':') {
+            Some(("", _)) => {
+                return Err(Error::usage(format!(
+                    "{source}: empty user name before ':' (give NAME:PASSWORD, or NAME with ETCDCTL_PASSWORD or --password-file)"
+                )))
+            }
+            Some((name, _)) => (name.to_string(), password),
+            None => (user.to_string(), password),
+        },
         None => match user.split_once(':') {
             Some((name, password)) if !name.is_empty() => (name.to_string(), password.to_string()),
-            _ => {
+            // Never echo the value: what follows the ':' is a password.
+            Some(_) => {
+                return Err(Error::usage(format!(
+                    "{source}: empty user name before ':' (give NAME:PASSWORD, or NAME with ETCDCTL_PASSWORD or --password-file)"
+                )))
+            }
+            None => {
                 return Err(Error::usage(format!(
                     "no password for user {user:?}: give NAME:PASSWORD, ETCDCTL_PASSWORD or --password-file (this tool never prompts)"
                 )))
@@ -247,8 +320,12 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses one endpoint; `default_tls` applies when it has no scheme.
     pub fn parse(text: &str, default_tls: bool) -> Result<Endpoint> {
-        let bad =
-            |why: &str| Error::usage(format!("--endpoints: invalid endpoint {text:?}: {why}"));
+        let bad = |why: &str| {
+            Error::usage(format!(
+                "--endpoints: invalid endpoint {:?}: {why}",
+                redact_url(text)
+            ))
+        };
         let (tls, rest) = if let Some(rest) = text.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = text.strip_prefix("http://") {
@@ -259,7 +336,12 @@ impl Endpoint {
             (default_tls, text)
         };
         let authority = rest.trim_end_matches('/');
-        if authority.contains('/') || authority.contains('@') {
+        if authority.contains('@') {
+            return Err(bad(
+                "credentials in the URL are not supported: give --user NAME with ETCDCTL_PASSWORD or --password-file",
+            ));
+        }
+        if authority.contains('/') {
             return Err(bad("expected host:port"));
         }
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
@@ -308,6 +390,21 @@ impl Endpoint {
         } else {
             format!("{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// `text` for a message: everything between the scheme and the last `@` (a URL's user
+/// information, `user:password@`) replaced by `***`, so that a password given in an endpoint
+/// never reaches output, errors or logs. Endpoints never hold an `@` otherwise.
+pub fn redact_url(text: &str) -> String {
+    let (scheme, rest) = match text.find("://") {
+        Some(i) => text.split_at(i + 3),
+        None => ("", text),
+    };
+    // The last '@' anywhere: a password may hold '/', '?' or '#' unescaped.
+    match rest.rfind('@') {
+        Some(at) => format!("{scheme}***{}", &rest[at..]),
+        None => text.to_string(),
     }
 }
 
@@ -463,12 +560,351 @@ mod tests {
         assert_eq!(creds.as_ref().map(|c| c.name.as_str()), Some("root"));
         assert_eq!(creds.as_ref().map(|c| c.password.0.as_str()), Some("pa:ss"));
         assert!(!format!("{creds:?}").contains("pa:ss"));
-        let cfg = resolve(&["--user", "a:b"], &[("ETCDCTL_PASSWORD", "envpw")]).ok();
+        // Both from variables, as etcdctl: the password variable leaves the user value whole.
+        let cfg = resolve(
+            &[],
+            &[("ETCDCTL_USER", "a:b"), ("ETCDCTL_PASSWORD", "envpw")],
+        )
+        .ok();
         let creds = cfg.and_then(|c| c.credentials);
         assert_eq!(
             creds.map(|c| (c.name, c.password.0)),
             Some(("a:b".into(), "envpw".into()))
         );
+    }
+
+    /// A temporary directory with `name` holding `text`; the path.
+    fn temp_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).ok();
+        path.to_string_lossy().into_owned()
+    }
+
+    /// (name, password) that `args` and `env` resolve to, or the error message.
+    fn creds(args: &[&str], env: &[(&str, &str)]) -> std::result::Result<(String, String), String> {
+        match resolve(args, env) {
+            Ok(cfg) => cfg
+                .credentials
+                .map(|c| (c.name, c.password.0))
+                .ok_or_else(|| "no credentials".to_string()),
+            Err(e) => Err(e.message),
+        }
+    }
+
+    /// Flags, variables, and the (name, password) or error message they resolve to.
+    type Case<'a> = (
+        Vec<&'a str>,
+        Vec<(&'a str, &'a str)>,
+        std::result::Result<(String, String), String>,
+    );
+
+    #[test]
+    fn any_password_or_user_flag_beats_any_variable() {
+        let dir = tempfile::tempdir().ok();
+        let Some(dir) = dir else {
+            panic!("no temp dir")
+        };
+        let right = temp_file(&dir, "right", "right\n");
+        let missing = dir.path().join("missing").to_string_lossy().into_owned();
+        let ok = |name: &str, password: &str| Ok((name.to_string(), password.to_string()));
+        let cases: Vec<Case> = vec![
+            // --password-file vs ETCDCTL_PASSWORD: the issue's case.
+            (
+                vec!["--user", "root", "--password-file", &right],
+                vec![("ETCDCTL_PASSWORD", "wrong")],
+                ok("root", "right"),
+            ),
+            (
+                vec!["--user", "root", "--password", "right"],
+                vec![("ETCDCTL_PASSWORD", "wrong")],
+                ok("root", "right"),
+            ),
+            // An unreadable ETCDCTL_PASSWORD_FILE is never read when a flag gives the password.
+            (
+                vec!["--user", "root", "--password", "right"],
+                vec![("ETCDCTL_PASSWORD_FILE", &missing)],
+                ok("root", "right"),
+            ),
+            (
+                vec!["--user", "root", "--password-file", &right],
+                vec![("ETCDCTL_PASSWORD_FILE", &missing)],
+                ok("root", "right"),
+            ),
+            // --user NAME:PASSWORD is a flag too.
+            (
+                vec!["--user", "root:right"],
+                vec![("ETCDCTL_PASSWORD", "wrong")],
+                ok("root", "right"),
+            ),
+            (
+                vec!["--user", "root:right"],
+                vec![("ETCDCTL_PASSWORD_FILE", &missing), ("ETCDCTL_USER", "x:y")],
+                ok("root", "right"),
+            ),
+            (
+                vec!["--user", "root:right"],
+                vec![("ETCDCTL_USER", "other:wrong")],
+                ok("root", "right"),
+            ),
+            // A password flag over ETCDCTL_USER=NAME:PASSWORD keeps the name, replaces the password.
+            (
+                vec!["--password", "right"],
+                vec![("ETCDCTL_USER", "root:wrong")],
+                ok("root", "right"),
+            ),
+            (
+                vec!["--password-file", &right],
+                vec![
+                    ("ETCDCTL_USER", "root:wrong"),
+                    ("ETCDCTL_PASSWORD", "wrong"),
+                ],
+                ok("root", "right"),
+            ),
+            // Same level: etcdctl's reading (the user value is the whole name).
+            (
+                vec!["--user", "a:b", "--password", "right"],
+                vec![],
+                ok("a:b", "right"),
+            ),
+            (
+                vec![
+                    "--user",
+                    "root",
+                    "--password",
+                    "right",
+                    "--password-file",
+                    &missing,
+                ],
+                vec![],
+                ok("root", "right"),
+            ),
+            // No flag for the password: the variables, in their order.
+            (
+                vec!["--user", "root"],
+                vec![
+                    ("ETCDCTL_PASSWORD", "right"),
+                    ("ETCDCTL_PASSWORD_FILE", &missing),
+                ],
+                ok("root", "right"),
+            ),
+            (
+                vec!["--user", "root"],
+                vec![
+                    ("ETCDCTL_PASSWORD_FILE", &right),
+                    ("ETCDCTL_USER", "x:wrong"),
+                ],
+                ok("root", "right"),
+            ),
+            (
+                vec![],
+                vec![("ETCDCTL_USER", "root:right")],
+                ok("root", "right"),
+            ),
+            // A --user without a password does not borrow ETCDCTL_USER's.
+            (
+                vec!["--user", "root"],
+                vec![("ETCDCTL_USER", "root:wrong")],
+                Err("no password for user \"root\"".to_string()),
+            ),
+            (
+                vec!["--password", "right"],
+                vec![("ETCDCTL_USER", ":wrong")],
+                Err("ETCDCTL_USER: empty user name before ':'".to_string()),
+            ),
+            (
+                vec!["--user", "root"],
+                vec![("ETCDCTL_PASSWORD_FILE", &missing)],
+                Err("ETCDCTL_PASSWORD_FILE: cannot read".to_string()),
+            ),
+        ];
+        for (args, env, want) in cases {
+            let got = creds(&args, &env);
+            match (&got, &want) {
+                (Err(got), Err(want)) => {
+                    assert!(got.contains(want.as_str()), "{args:?} {env:?}: {got}")
+                }
+                _ => assert_eq!(got, want, "{args:?} {env:?}"),
+            }
+            if let Err(message) = got {
+                assert!(
+                    !message.contains("wrong") && !message.contains("right"),
+                    "{message}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_connection_flag_beats_its_variable_even_a_bad_one() {
+        let dir = tempfile::tempdir().ok();
+        let Some(dir) = dir else {
+            panic!("no temp dir")
+        };
+        let cert = temp_file(&dir, "client.crt", crate::tls::fixtures::V1_CERT);
+        let key = temp_file(&dir, "client.key", crate::tls::fixtures::V1_KEY);
+        let missing = dir.path().join("missing").to_string_lossy().into_owned();
+        let tls = ["--cacert", &cert, "--cert", &cert, "--key", &key];
+
+        // Each variable holds a value that would fail; the flag's value is used instead.
+        let secs = Duration::from_secs;
+        for (flag, value, var, check) in [
+            ("--dial-timeout", "1s", "ETCDCTL_DIAL_TIMEOUT", secs(1)),
+            (
+                "--command-timeout",
+                "2s",
+                "ETCDCTL_COMMAND_TIMEOUT",
+                secs(2),
+            ),
+            ("--keepalive-time", "3s", "ETCDCTL_KEEPALIVE_TIME", secs(3)),
+            (
+                "--keepalive-timeout",
+                "4s",
+                "ETCDCTL_KEEPALIVE_TIMEOUT",
+                secs(4),
+            ),
+        ] {
+            let cfg = resolve(&[flag, value], &[(var, "soon")]);
+            let got = cfg.map(|c| {
+                [
+                    c.dial_timeout,
+                    c.command_timeout,
+                    c.keepalive_time,
+                    c.keepalive_timeout,
+                ]
+            });
+            assert!(
+                got.as_ref().is_ok_and(|t| t.contains(&check)),
+                "{flag}: {got:?}"
+            );
+        }
+        for (flag, var) in [
+            ("--cacert", "ETCDCTL_CACERT"),
+            ("--cert", "ETCDCTL_CERT"),
+            ("--key", "ETCDCTL_KEY"),
+        ] {
+            let cfg = resolve(&tls, &[(var, missing.as_str())]);
+            assert!(cfg.is_ok_and(|c| c.tls.is_some()), "{flag} over {var}");
+        }
+        let cfg = resolve(&["--endpoints", "a:1"], &[("ETCDCTL_ENDPOINTS", "no port")]);
+        assert_eq!(
+            cfg.map(|c| c.endpoints[0].text.clone()).ok(),
+            Some("a:1".into())
+        );
+        let cfg = resolve(&["--user", "u:p"], &[("ETCDCTL_USER", ":")]);
+        assert_eq!(
+            cfg.ok().and_then(|c| c.credentials).map(|c| c.name),
+            Some("u".into())
+        );
+
+        // Booleans: the flag, either way, over the variable (even one that does not parse).
+        for (args, env, skip) in [
+            (vec!["--insecure-skip-tls-verify=false"], "true", false),
+            (vec!["--insecure-skip-tls-verify"], "false", true),
+            (vec!["--insecure-skip-tls-verify=true"], "maybe", true),
+        ] {
+            let env = [("ETCDCTL_INSECURE_SKIP_TLS_VERIFY", env)];
+            let mut argv = tls.to_vec();
+            argv.extend(args.iter().copied());
+            let cfg = resolve(&argv, &env);
+            assert_eq!(
+                cfg.map(|c| c.skip_verify).ok(),
+                Some(skip),
+                "{args:?} {env:?}"
+            );
+        }
+        for (args, env, tls_on) in [
+            (vec!["--insecure-transport=true"], "false", false),
+            (
+                vec!["--insecure-transport=false", "--cacert", &cert],
+                "true",
+                true,
+            ),
+            (vec!["--insecure-transport=true"], "maybe", false),
+        ] {
+            let env = [("ETCDCTL_INSECURE_TRANSPORT", env)];
+            let cfg = resolve(&args, &env);
+            assert_eq!(
+                cfg.map(|c| c.endpoints[0].tls).ok(),
+                Some(tls_on),
+                "{args:?} {env:?}"
+            );
+        }
+        // And without the flag, the variable applies (so the cases above prove something).
+        for (env, needle) in [
+            (("ETCDCTL_DIAL_TIMEOUT", "soon"), "ETCDCTL_DIAL_TIMEOUT"),
+            (("ETCDCTL_CACERT", missing.as_str()), "missing"),
+            (
+                ("ETCDCTL_INSECURE_SKIP_TLS_VERIFY", "maybe"),
+                "ETCDCTL_INSECURE_SKIP_TLS_VERIFY",
+            ),
+            (
+                ("ETCDCTL_INSECURE_TRANSPORT", "maybe"),
+                "ETCDCTL_INSECURE_TRANSPORT",
+            ),
+            (("ETCDCTL_ENDPOINTS", "no port"), "missing port"),
+        ] {
+            let message = resolve(&[], &[env])
+                .err()
+                .map(|e| e.message)
+                .unwrap_or_default();
+            assert!(message.contains(needle), "{env:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn errors_name_users_and_endpoints_without_their_passwords() {
+        for (args, env, needle) in [
+            (
+                vec!["--user", ":s3cret-pw"],
+                vec![],
+                "--user: empty user name",
+            ),
+            (
+                vec![],
+                vec![("ETCDCTL_USER", ":s3cret-pw")],
+                "ETCDCTL_USER: empty user name",
+            ),
+            (
+                vec!["--endpoints", "http://root:s3cret-pw@127.0.0.1:2379"],
+                vec![],
+                "\"http://***@127.0.0.1:2379\": credentials in the URL",
+            ),
+            (
+                vec!["--endpoints", "a:1,root:s3cret-pw@[::1]:2379/"],
+                vec![],
+                "\"***@[::1]:2379/\"",
+            ),
+            (
+                vec![],
+                vec![("ETCDCTL_ENDPOINTS", "https://s3cret-pw@h:1")],
+                "\"https://***@h:1\"",
+            ),
+        ] {
+            let err = resolve(&args, &env).err();
+            assert_eq!(
+                err.as_ref().map(|e| e.code),
+                Some(crate::ExitCode::Usage),
+                "{args:?} {env:?}"
+            );
+            let message = err.map(|e| e.message).unwrap_or_default();
+            assert!(message.contains(needle), "{args:?} {env:?}: {message}");
+            assert!(!message.contains("s3cret"), "{args:?} {env:?}: {message}");
+        }
+        // A name alone is named (it is not a secret).
+        let err = resolve(&["--user", "backup"], &[]).err();
+        assert!(err
+            .map(|e| e.message)
+            .unwrap_or_default()
+            .contains("no password for user \"backup\""));
+    }
+
+    #[test]
+    fn redact_url_keeps_everything_but_the_user_information() {
+        assert_eq!(redact_url("https://u:p@h:1/x"), "https://***@h:1/x");
+        assert_eq!(redact_url("u:p@h:1"), "***@h:1");
+        assert_eq!(redact_url("a@b:c@h:1"), "***@h:1");
+        assert_eq!(redact_url("http://u:pa/ss@h:1"), "http://***@h:1");
+        assert_eq!(redact_url("127.0.0.1:2379"), "127.0.0.1:2379");
     }
 
     #[test]

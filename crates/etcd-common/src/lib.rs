@@ -13,8 +13,10 @@ pub mod conn;
 pub mod duration;
 pub mod error;
 pub mod exit;
+pub mod hardening;
 pub mod output;
 pub mod progress;
+pub mod safe_fs;
 #[cfg(feature = "client")]
 pub mod tls;
 

@@ -10,14 +10,16 @@ use bbolt::ScanEvent;
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
-/// What `etcdutl snapshot status` 3.5 reports.
+/// What `etcdutl snapshot status` 3.5 reports. etcdutl 3.6 and 3.7 report the same hash,
+/// revision and size, but count [`Details::live_keys`] as `totalKey` and add a `version` column
+/// ([`Details::etcdutl_version`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Status {
     /// CRC-32C over every top-level bucket's name, keys and values, in order.
     pub hash: u32,
     /// Main revision of the last key in the `key` bucket.
     pub revision: i64,
-    /// Entries in all top-level buckets.
+    /// Entries in all top-level buckets (etcdutl 3.5 and etcdctl 3.4's `totalKey`).
     pub total_key: u64,
     /// `pgid * page size` of the active meta page.
     pub total_size: u64,
@@ -37,7 +39,9 @@ pub struct BucketStats {
 /// What else the snapshot holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Details {
-    /// Distinct live user keys at the snapshot's revision (what etcd 3.6 calls total keys).
+    /// Distinct live user keys at the snapshot's revision: keys whose newest revision in the
+    /// `key` bucket is not a deletion, which is etcdutl 3.6+'s `totalKey`
+    /// (`etcdutl/snapshot/v3_snapshot.go`, `Status`: `len(seenKeys)`).
     pub live_keys: u64,
     /// Revisions stored in the `key` bucket (live, historical and tombstones).
     pub key_revisions: u64,
@@ -75,6 +79,17 @@ pub struct Details {
     pub page_size: u32,
     /// Free pages.
     pub free_pages: u64,
+}
+
+impl Details {
+    /// `meta/storageVersion` as etcdutl 3.6+ prints it in its `version` column: parsed and
+    /// printed by go-semver; `None` (etcdutl prints the empty string) when the key is missing or
+    /// go-semver rejects it.
+    pub fn etcdutl_version(&self) -> Option<crate::go_semver::GoSemver> {
+        self.storage_version
+            .as_deref()
+            .and_then(|v| crate::go_semver::GoSemver::parse(v.as_bytes()))
+    }
 }
 
 /// The full picture of a snapshot.

@@ -35,6 +35,8 @@ pub const CONF_STATE: &[u8] = b"confState";
 pub const STORAGE_VERSION: &[u8] = b"storageVersion";
 /// `cluster` key: the cluster version, e.g. `3.5.0`.
 pub const CLUSTER_VERSION: &[u8] = b"clusterVersion";
+/// `cluster` key: the downgrade in progress, JSON `{"target-version":"…","enabled":…}` (3.5+).
+pub const DOWNGRADE: &[u8] = b"downgrade";
 /// `auth` key: `1` when authentication is enabled.
 pub const AUTH_ENABLED: &[u8] = b"authEnabled";
 

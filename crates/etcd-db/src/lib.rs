@@ -5,12 +5,15 @@
 pub mod analyze;
 pub mod buckets;
 pub mod error;
+pub mod go_semver;
 pub mod live;
 pub mod member;
 pub mod proto;
 pub mod revision;
+pub mod schema;
 
 pub use analyze::{analyze, Analysis, BucketStats, Details, Status};
 pub use error::{Error, Result};
 pub use live::{visit_live, LiveStats};
 pub use revision::Revision;
+pub use schema::SchemaVersion;

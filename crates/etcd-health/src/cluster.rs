@@ -28,8 +28,9 @@ pub async fn discover(conn: &ConnConfig) -> Result<Discovered, String> {
                     for url in member.client_urls() {
                         let parsed = Endpoint::parse(url, ep.tls).map_err(|e| {
                             format!(
-                                "member {:x} has an unusable client URL {url:?}: {}",
+                                "member {:x} has an unusable client URL {:?}: {}",
                                 member.id(),
+                                etcd_common::conn::redact_url(url),
                                 e.message
                             )
                         })?;

@@ -507,3 +507,41 @@ fn help_is_golden() {
         "update tests/golden/help.txt if the change is intended"
     );
 }
+
+#[test]
+fn core_dumps_are_off_in_the_running_tool() {
+    // An endpoint that accepts the connection and never answers keeps the tool running.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let endpoint = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_etcd-health"))
+        .args(["--endpoints", &endpoint])
+        .args(["--dial-timeout", "60s", "--command-timeout", "60s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let connected = loop {
+        match listener.accept() {
+            Ok(conn) => break Some(conn),
+            Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            Err(_) => break None,
+        }
+    };
+    // Read while the tool is surely past its first line of main: it has dialled.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(connected.is_some(), "etcd-health never connected");
+    let limits = limits.expect("read /proc/PID/limits");
+    let core: Vec<&str> = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max core file size"))
+        .expect("core line")
+        .split_whitespace()
+        .collect();
+    assert_eq!(&core[..2], ["0", "0"], "soft and hard core limit: {limits}");
+}

@@ -52,6 +52,11 @@ fn settle_resource(selection: &Selection, items: Vec<Item>) -> Result<Vec<Item>>
     let mut groups: Vec<&str> = items.iter().filter_map(|i| i.group.as_deref()).collect();
     groups.sort_unstable();
     groups.dedup();
+    // Groups come from the snapshot's keys: shown escaped.
+    let groups: Vec<String> = groups
+        .iter()
+        .map(|g| etcd_common::output::escape(g).into_owned())
+        .collect();
     match groups.as_slice() {
         [_] => Ok(selection.narrow(items)),
         [] => Err(Error::usage(format!(
@@ -163,6 +168,7 @@ mod tests {
     fn item(key: &str) -> Item {
         Item {
             key: key.into(),
+            raw_key: key.as_bytes().to_vec(),
             value: b"v".to_vec(),
             mod_revision: 2,
             namespace: None,

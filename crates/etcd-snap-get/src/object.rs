@@ -62,7 +62,8 @@ pub fn list(items: Vec<Value>) -> Value {
     })
 }
 
-/// JSON as kubectl prints it: 4-space indent, newline at the end.
+/// JSON as kubectl prints it: 4-space indent, newline at the end; DEL and C1 controls in
+/// strings escaped (`\u009b`), so that it decodes the same and never drives a terminal.
 pub fn to_json(value: &Value) -> String {
     use serde::Serialize;
     let mut out = Vec::new();
@@ -72,7 +73,9 @@ pub fn to_json(value: &Value) -> String {
         return "null\n".into();
     }
     out.push(b'\n');
-    String::from_utf8(out).unwrap_or_else(|_| "null\n".into())
+    String::from_utf8(out)
+        .map(etcd_common::output::json::escape_controls)
+        .unwrap_or_else(|_| "null\n".into())
 }
 
 /// YAML as kubectl prints it (k8s-codec's emitter), newline-terminated.

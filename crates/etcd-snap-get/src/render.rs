@@ -1,11 +1,13 @@
 //! Printing: one object as YAML, JSON or its raw bytes; a list as a table or a `kind: List`.
 //! Objects that cannot be shown (encrypted, undecodable) are one `Error:` line for a single
 //! object, and a `Warning:` line each in a list (the others are printed, and the exit code is 1).
+//! Keys, names and kinds come from the snapshot: the table and the messages show them escaped
+//! (`etcd_common::output::escape`), JSON escapes as JSON does, and `-o raw` is the exact bytes.
 
 use crate::cli::{Options, Output, Query, Scope};
 use crate::object::{self, Decoded};
 use crate::select::Item;
-use etcd_common::output::print_stdout;
+use etcd_common::output::{escape, print_stdout};
 use etcd_common::{Error, ExitCode, Result};
 use k8s_registry::ValueFormat;
 use std::io::Write;
@@ -15,10 +17,15 @@ fn not_shown(item: &Item, decoded: &Decoded) -> Option<String> {
     match decoded {
         Decoded::Object(_) => None,
         Decoded::Encrypted(e) => Some(format!(
-            "{} is stored encrypted with {e}; decrypt needs the API server's EncryptionConfiguration (-o raw gives the stored bytes)",
-            item.key
+            "{} is stored encrypted with {}; decrypt needs the API server's EncryptionConfiguration (-o raw gives the stored bytes)",
+            item.shown_key(),
+            escape(&e.to_string())
         )),
-        Decoded::Undecodable(why) => Some(format!("{}: {why} (-o raw gives the stored bytes)", item.key)),
+        Decoded::Undecodable(why) => Some(format!(
+            "{}: {} (-o raw gives the stored bytes)",
+            item.shown_key(),
+            escape(why)
+        )),
     }
 }
 
@@ -38,7 +45,7 @@ pub fn one(item: &Item, options: &Options) -> Result<ExitCode> {
     let Decoded::Object(value) = decoded else {
         return Err(Error::new(
             ExitCode::CheckFailed,
-            format!("{}: not shown", item.key),
+            format!("{}: not shown", item.shown_key()),
         ));
     };
     print_stdout(&match output {
@@ -70,7 +77,7 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
                 failed = true;
                 warn(&format!(
                     "Warning: {}",
-                    why.unwrap_or_else(|| item.key.clone())
+                    why.unwrap_or_else(|| item.shown_key().into_owned())
                 ));
             }
         }
@@ -131,9 +138,11 @@ fn table(items: &[Item]) -> String {
             .filter(|k| !k.is_empty())
             .unwrap_or_else(|| "-".into());
         rows.push([
-            item.namespace.clone().unwrap_or_else(|| "-".into()),
-            item.name.clone(),
-            kind,
+            item.namespace
+                .as_deref()
+                .map_or_else(|| "-".into(), |ns| escape(ns).into_owned()),
+            item.shown_name().into_owned(),
+            escape(&kind).into_owned(),
             item.value.len().to_string(),
             ValueFormat::of(&item.value).to_string(),
         ]);

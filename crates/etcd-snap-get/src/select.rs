@@ -14,6 +14,8 @@ use k8s_registry::resources::{self, Builtin, Resolved};
 pub struct Item {
     /// The etcd key (lossy UTF-8).
     pub key: String,
+    /// The etcd key's bytes, for messages and tables ([`Item::shown_key`]).
+    pub raw_key: Vec<u8>,
     /// The stored value.
     pub value: Vec<u8>,
     /// The key's mod revision (what the API server reports as resourceVersion).
@@ -24,6 +26,24 @@ pub struct Item {
     pub name: String,
     /// The group in the key (custom resources).
     pub group: Option<String>,
+}
+
+impl Item {
+    /// The key as human output shows it: non-printable bytes escaped (`\x1b`, `\xff`), printable
+    /// keys unchanged.
+    pub fn shown_key(&self) -> std::borrow::Cow<'_, str> {
+        etcd_common::output::escape_bytes(&self.raw_key)
+    }
+
+    /// The name as human output shows it, escaped like [`Item::shown_key`] (a key outside the
+    /// API server's layout is its own name, shown from its bytes).
+    pub fn shown_name(&self) -> std::borrow::Cow<'_, str> {
+        if self.name == self.key {
+            self.shown_key()
+        } else {
+            etcd_common::output::escape(&self.name)
+        }
+    }
 }
 
 /// Where a key sits: namespace, name, group.
@@ -114,6 +134,7 @@ impl Selection {
         let text = String::from_utf8_lossy(key).into_owned();
         let make = |(namespace, name, group): Place<'_>| Item {
             key: text.clone(),
+            raw_key: key.to_vec(),
             value: value.to_vec(),
             mod_revision,
             namespace: namespace.map(str::to_string),
@@ -347,6 +368,8 @@ mod tests {
         );
         let item = prefix.item(key, b"v", 1).unwrap();
         assert_eq!(item.key, "/registry/pods/web/\u{fffd}\u{fffd}");
+        assert_eq!(item.shown_key(), "/registry/pods/web/\\xff\\xfe");
+        assert_eq!(item.shown_name(), "/registry/pods/web/\\xff\\xfe");
     }
 
     fn takes_bytes(s: &Selection, key: &[u8]) -> bool {

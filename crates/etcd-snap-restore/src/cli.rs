@@ -4,6 +4,7 @@ use etcd_common::args::{Args, Env, Opt};
 use etcd_common::exit::{EXIT_CODES_HELP, SIGNAL_EXIT_HELP};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{Error, Result};
+use etcd_db::SchemaVersion;
 use std::path::PathBuf;
 
 /// The revision bump etcd's documentation recommends when restoring a Kubernetes cluster: far more
@@ -33,6 +34,8 @@ pub struct Options {
     pub bump_revision: u64,
     /// Mark every revision before the bumped one compacted.
     pub mark_compacted: bool,
+    /// The etcd version to restore for (`--target-version`); `None`: the snapshot's own.
+    pub target_version: Option<SchemaVersion>,
     /// age identity files.
     pub identities: Vec<String>,
     /// Rename a non-empty target aside instead of refusing.
@@ -60,6 +63,15 @@ consistent index and term, a WAL and a v2 snapshot, built beside the target and 
 place only when complete and fsynced. Run it once per member with the same --initial-cluster
 and --initial-cluster-token; every member computes the same IDs.
 
+Like etcdutl, restore ignores the snapshot's member list: the new cluster is exactly the members
+of --initial-cluster, every one a voting member. A learner of the old cluster is not restored as
+a learner (nor at all unless listed); add learners again after boot with
+`etcdctl member add --learner`.
+
+Versions: the data dir boots the etcd that wrote the snapshot and the later ones etcd upgrades
+it to (3.4 -> 3.5 -> 3.6 -> 3.7). A snapshot whose storage version is newer than any this tool
+knows (3.7), or than --target-version allows, is refused (exit 5) before anything is written.
+
 USAGE:
     etcd-snap-restore [OPTIONS] [FILE|-]     (no FILE, or '-': read stdin; raw, zstd or age)
 
@@ -76,6 +88,12 @@ OPTIONS (as etcdutl snapshot restore):
       --mark-compacted                    mark revisions before the bumped one compacted
 OPTIONS (ours):
       --k8s                               Kubernetes preset: --bump-revision {K8S_BUMP} --mark-compacted
+      --target-version 3.5|3.6|3.7        restore for this etcd instead of the snapshot's own
+                                          version: a newer snapshot (3.7 for 3.6, 3.6 or 3.7
+                                          for 3.5) gets what etcd's own downgrade writes
+                                          (meta/storageVersion rewritten, or removed for 3.5,
+                                          cluster/clusterVersion capped, a pending downgrade
+                                          cleared); an older one is left for etcd to upgrade
   -i, --identity FILE                     age identity or ssh key for age input; repeatable
       --move-aside                        rename a non-empty data dir (or WAL dir) to
                                           DIR.bak-<UTC time> instead of refusing; never deletes
@@ -110,6 +128,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut skip_hash_check = false;
     let mut bump_revision = 0u64;
     let mut mark_compacted = false;
+    let mut target_version = None;
     let mut k8s = false;
     let mut identities = Vec::new();
     let mut move_aside = false;
@@ -149,6 +168,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             }
             "mark-compacted" => mark_compacted = args.bool_value(&opt)?,
             "k8s" => k8s = args.bool_value(&opt)?,
+            "target-version" => target_version = Some(parse_target(&args.value(&opt)?)?),
             "identity" => identities.push(args.value(&opt)?),
             "move-aside" => move_aside = args.bool_value(&opt)?,
             "owner" => owner = Some(nonempty(&opt, args.value(&opt)?)?),
@@ -193,6 +213,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         skip_hash_check,
         bump_revision,
         mark_compacted,
+        target_version,
         identities,
         move_aside,
         owner,
@@ -200,6 +221,21 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         progress,
         quiet,
     })))
+}
+
+/// `3.5`, `3.6` or `3.7` (a patch, `3.6.16`, is accepted and ignored).
+fn parse_target(text: &str) -> Result<SchemaVersion> {
+    let full = if text.matches('.').count() == 1 {
+        format!("{text}.0")
+    } else {
+        text.to_string()
+    };
+    match SchemaVersion::parse_semver(full.as_bytes()) {
+        Some(v) if (SchemaVersion::V3_5..=SchemaVersion::NEWEST_KNOWN).contains(&v) => Ok(v),
+        _ => Err(Error::usage(format!(
+            "--target-version: expected 3.5, 3.6 or 3.7, got {text:?}"
+        ))),
+    }
 }
 
 fn nonempty(opt: &Opt, value: String) -> Result<String> {

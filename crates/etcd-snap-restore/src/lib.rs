@@ -1,5 +1,6 @@
 //! `etcd-snap-restore`: turn a snapshot (file or stdin; raw, zstd or age) into a data dir that real
-//! etcd 3.4, 3.5 and 3.6 boot, for one member or each member of a new cluster.
+//! etcd 3.4, 3.5, 3.6 and 3.7 boot, for one member or each member of a new cluster; with
+//! `--target-version`, for an older etcd than the one that wrote it.
 //!
 //! The database is streamed into place once while its SHA-256 trailer is checked, then edited
 //! copy-on-write (membership, consistent index, term, and the optional revision bump) so that only
@@ -12,6 +13,7 @@ pub mod rewrite;
 pub mod staging;
 
 use cli::Options;
+use etcd_common::codec::declared::{self, Declared, Refusal};
 use etcd_common::codec::decode::{self, Layer};
 use etcd_common::codec::input::{self, Input};
 use etcd_common::codec::trailer::{self, CopyError, Trailer};
@@ -19,7 +21,7 @@ use etcd_common::progress::{self, Progress};
 use etcd_common::{Error, ExitCode, Result};
 use staging::{MovedAside, Staging};
 use std::fs::{self, OpenOptions};
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,6 +54,8 @@ pub struct Summary {
     pub revision_after: i64,
     /// Whether older revisions are marked compacted.
     pub compacted: bool,
+    /// The version edits made for `--target-version` (empty without it).
+    pub retarget: etcd_db::schema::Retarget,
     /// Bytes of the database.
     pub db_size: u64,
     /// SHA-256 of the database when its trailer was verified.
@@ -167,12 +171,19 @@ pub fn restore(options: &Options) -> Result<Summary> {
     }
     signals.check()?;
 
-    // 2. Membership, consistent index, term and the bump, copy-on-write.
-    let revisions = rewrite::rewrite(&db_path, &plan, options.bump_revision)
+    // 2. What etcd would refuse to boot is refused before anything is in place.
+    let versions = bbolt::Db::open(&db_path)
+        .and_then(|db| etcd_db::schema::VersionState::read(&db))
+        .map_err(|e| Error::new(ExitCode::Integrity, format!("{name}: {e}")))?;
+    let retarget = etcd_db::schema::retarget(&versions, options.target_version)
+        .map_err(|e| Error::new(ExitCode::Refused, format!("{name}: {e}")))?;
+
+    // 3. Membership, consistent index, term, the bump and the version edits, copy-on-write.
+    let revisions = rewrite::rewrite(&db_path, &plan, options.bump_revision, &retarget)
         .map_err(|e| Error::new(ExitCode::Integrity, format!("{name}: {e}")))?;
     signals.check()?;
 
-    // 3. The v2 snapshot and the WAL with the new membership.
+    // 4. The v2 snapshot and the WAL with the new membership.
     etcd_wal::write_snap(&snap_dir, &plan)
         .map_err(|e| Error::new(ExitCode::LocalIo, format!("writing the v2 snapshot: {e}")))?;
     let wal_dir = staging.wal_dir();
@@ -184,7 +195,7 @@ pub fn restore(options: &Options) -> Result<Summary> {
     }
     signals.check()?;
 
-    // 4. Into place.
+    // 5. Into place.
     let moved_aside = staging.moved_aside();
     let final_wal = options
         .wal_dir
@@ -203,6 +214,7 @@ pub fn restore(options: &Options) -> Result<Summary> {
         revision: revisions.before,
         revision_after: revisions.after,
         compacted: options.mark_compacted,
+        retarget,
         db_size,
         sha256: match trailer {
             Trailer::Verified(h) => Some(h),
@@ -276,18 +288,33 @@ fn copy_db(
         .mode(0o600)
         .open(db_path)
         .map_err(|e| Error::io(format!("creating {}", db_path.display()), &e))?;
-    let mut out = io::BufWriter::with_capacity(1 << 20, &file);
+    // Never more than the database's meta page declares (+ trailer): a stream that never ends
+    // must not fill the target's disk.
+    let slack = declared::slack(options.skip_hash_check);
+    let mut out = Declared::new(io::BufWriter::with_capacity(1 << 20, &file), slack);
     let mut progress = Progress::new(progress::wanted(options.progress, options.quiet), "restore");
     let result = trailer::copy_hashing(&mut decoded.reader, &mut out, &mut |n| {
         progress.update(n);
         signals.check().is_ok()
     });
+    let refused = out.refusal();
+    let written = out.written();
     let (total, trailer) = match result {
         Ok(done) => done,
         Err(CopyError::Read(e)) => return Err(decode::read_error(name, &decoded.layers, &e)),
-        Err(CopyError::Write(e)) => {
-            return Err(Error::io(format!("writing {}", db_path.display()), &e))
-        }
+        Err(CopyError::Write(e)) => match refused {
+            Some(Refusal::Over { declared, slack }) => {
+                return Err(declared::too_long(name, declared, slack))
+            }
+            // Not a database: what was written holds the meta candidates; the checks that follow
+            // (the trailer, then opening the db) say why.
+            Some(Refusal::NoMeta) => {
+                out.flush()
+                    .map_err(|e| Error::io(format!("writing {}", db_path.display()), &e))?;
+                (written, Trailer::Absent)
+            }
+            None => return Err(Error::io(format!("writing {}", db_path.display()), &e)),
+        },
         Err(CopyError::Stopped) => {
             signals.check()?;
             return Err(Error::new(ExitCode::Interrupted, "interrupted"));

@@ -32,6 +32,31 @@ struct SummaryJson<'a> {
     layers: Vec<String>,
     moved_aside: Vec<String>,
     elapsed_seconds: f64,
+    /// Only with `--target-version`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_version: Option<String>,
+    /// Only with `--target-version`: the snapshot's storage version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_version_before: Option<String>,
+}
+
+/// The line that says what `--target-version` changed, or `None` without it.
+fn target_line(s: &Summary) -> Option<String> {
+    let r = &s.retarget;
+    let (from, to) = (r.from?, r.to?);
+    let mut changes = Vec::new();
+    match &r.storage_version {
+        Some(Some(_)) => changes.push(format!("storage version {from} -> {to}")),
+        Some(None) => changes.push(format!("storage version {from} removed (3.5 has none)")),
+        None => changes.push(format!("storage version {from} kept")),
+    }
+    if let Some(v) = &r.cluster_version {
+        changes.push(format!("cluster version capped at {v}"));
+    }
+    if r.downgrade.is_some() {
+        changes.push("pending downgrade cleared".to_string());
+    }
+    Some(format!("for etcd {to}: {}\n", changes.join(", ")))
 }
 
 /// Prints the summary in the chosen format.
@@ -71,6 +96,8 @@ pub fn print(s: &Summary, options: &Options) -> Result<()> {
                 .map(|m| m.to.display().to_string())
                 .collect(),
             elapsed_seconds: s.elapsed_seconds,
+            target_version: s.retarget.to.map(|v| v.to_string()),
+            storage_version_before: s.retarget.to.and(s.retarget.from).map(|v| v.to_string()),
         }),
         Format::Simple => {
             let mut text = format!(
@@ -96,6 +123,9 @@ pub fn print(s: &Summary, options: &Options) -> Result<()> {
                 s.db_size,
                 s.elapsed_seconds
             ));
+            if let Some(line) = target_line(s) {
+                text.push_str(&line);
+            }
             for m in &s.moved_aside {
                 text.push_str(&format!(
                     "moved aside: {} -> {}\n",

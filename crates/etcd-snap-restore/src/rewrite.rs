@@ -1,8 +1,11 @@
-//! The database edits of a restore (etcdutl 3.5's, which every version boots): the members and
-//! members_removed buckets replaced by the new membership, consistent index = number of members,
-//! term = 1, and with a bump a key at latest+N marked as the scheduled compaction.
+//! The database edits of a restore (etcdutl 3.5's, which every version boots, and 3.6's and
+//! 3.7's, which are the same): the members and members_removed buckets replaced by the new
+//! membership, consistent index = number of members, term = 1, and with a bump a key at latest+N
+//! marked as the scheduled compaction. With `--target-version`, also the version keys that
+//! etcd's own downgrade changes (see [`etcd_db::schema::retarget`]).
 
 use etcd_db::buckets;
+use etcd_db::schema::Retarget;
 use etcd_db::Revision;
 use std::path::Path;
 
@@ -15,8 +18,41 @@ pub struct Revisions {
     pub after: i64,
 }
 
-/// Edits the database at `db` for `plan`, copy-on-write.
-pub fn rewrite(db: &Path, plan: &etcd_wal::RestorePlan, bump: u64) -> Result<Revisions, String> {
+/// Key/value pairs of a bucket.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Every plain entry of the `meta` bucket but `storageVersion`, for a downgrade to 3.5 that
+/// deletes that key (the editor replaces the whole, small, bucket).
+fn meta_without_storage_version(db: &Path) -> Result<Entries, String> {
+    let db = bbolt::Db::open(db).map_err(|e| e.to_string())?;
+    let Some(meta) = db.bucket(buckets::META).map_err(|e| e.to_string())? else {
+        return Ok(Vec::new());
+    };
+    let mut kept = Vec::new();
+    for entry in meta.entries() {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.key() == buckets::STORAGE_VERSION {
+            continue;
+        }
+        let Some(value) = entry.plain_value() else {
+            return Err("the meta bucket holds a nested bucket, which etcd never writes".into());
+        };
+        kept.push((entry.key().to_vec(), value.to_vec()));
+    }
+    Ok(kept)
+}
+
+/// Edits the database at `db` for `plan`, copy-on-write, with the version edits of `target`.
+pub fn rewrite(
+    db: &Path,
+    plan: &etcd_wal::RestorePlan,
+    bump: u64,
+    target: &Retarget,
+) -> Result<Revisions, String> {
+    let old_meta = match target.storage_version {
+        Some(None) => Some(meta_without_storage_version(db)?),
+        _ => None,
+    };
     let mut editor = bbolt::write::Editor::open(db).map_err(|e| e.to_string())?;
     let members = plan
         .members
@@ -67,9 +103,37 @@ pub fn rewrite(db: &Path, plan: &etcd_wal::RestorePlan, bump: u64) -> Result<Rev
             .map_err(|e| e.to_string())?;
         meta.push((buckets::SCHEDULED_COMPACT_REV.to_vec(), key));
     }
-    editor
-        .upsert(buckets::META, meta)
-        .map_err(|e| e.to_string())?;
+    if let Some(Some(version)) = &target.storage_version {
+        meta.push((
+            buckets::STORAGE_VERSION.to_vec(),
+            version.as_bytes().to_vec(),
+        ));
+    }
+    match old_meta {
+        // Down to 3.5: the same bucket without storageVersion, with this restore's keys.
+        Some(mut all) => {
+            all.retain(|(k, _)| !meta.iter().any(|(m, _)| m == k));
+            all.extend(meta);
+            editor.replace_bucket(buckets::META, all)
+        }
+        None => editor.upsert(buckets::META, meta),
+    }
+    .map_err(|e| e.to_string())?;
+    let mut cluster = Vec::new();
+    if let Some(version) = &target.cluster_version {
+        cluster.push((
+            buckets::CLUSTER_VERSION.to_vec(),
+            version.as_bytes().to_vec(),
+        ));
+    }
+    if let Some(downgrade) = &target.downgrade {
+        cluster.push((buckets::DOWNGRADE.to_vec(), downgrade.clone()));
+    }
+    if !cluster.is_empty() {
+        editor
+            .upsert(buckets::CLUSTER, cluster)
+            .map_err(|e| e.to_string())?;
+    }
     editor.commit().map_err(|e| e.to_string())?;
     Ok(Revisions { before, after })
 }

@@ -1,20 +1,34 @@
-//! Building the restored tree out of sight and moving it into place in one rename.
+//! Building the restored tree out of sight and moving it into place.
 //!
-//! The tree is built in a staging directory beside the target (same filesystem, so the final
+//! The tree is built in a staging directory beside the target (same filesystem, so each final
 //! rename is atomic) — or, when the target is an existing empty directory such as a mount point,
-//! inside it, with only `member/` renamed at the end. A crash or signal at any moment leaves the
-//! target as it was; the staging directory of a process that no longer exists is recognised by its
-//! name and removed by the next run.
+//! inside it, with only its entries renamed at the end.
+//!
+//! A staging directory is always one this run created: a plain `mkdir` of a fresh name (an
+//! existing name, a planted symlink included, is never reused), then `flock` on the directory
+//! itself, held until the process ends. The next run removes a staging directory left by a killed
+//! run only when it gets that lock without waiting, so a running restore's tree is never touched
+//! whatever PID namespace or `/proc` mount options the runs have; removal never follows a symlink.
+//!
+//! The final renames (the old target aside, then the new tree in; the WAL dir, then the data dir)
+//! form a journal. When one fails, the ones done are undone in reverse order and the targets are as
+//! they were; when undoing fails too, the error line says where each piece is and which `mv`
+//! commands finish the restore by hand, and the built trees are kept. A step is a rename today;
+//! an atomic exchange (`renameat2(RENAME_EXCHANGE)`) fits the same journal, being its own undo.
 
 use etcd_common::error::io_reason;
 use etcd_common::{Error, ExitCode, Result};
 use std::fs;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// The marker in every staging directory's name.
 const MARK: &str = ".etcd-snap-restore-";
+/// The end of every staging directory's name.
+const SUFFIX: &str = ".tmp";
+/// How many fresh names a run tries before it gives up on a directory.
+const NAME_TRIES: u32 = 64;
 
 /// One directory to produce: where it is built and where it goes.
 #[derive(Debug)]
@@ -27,6 +41,10 @@ pub struct Stage {
     pub inside: bool,
     /// The occupied target to rename aside right before the built tree takes its place.
     pub aside: Option<PathBuf>,
+    /// "data dir" or "WAL dir", for messages.
+    what: &'static str,
+    /// The staging directory, open and locked (`flock`) for as long as this run lives.
+    _lock: fs::File,
 }
 
 /// What happened to an existing target.
@@ -38,7 +56,8 @@ pub struct MovedAside {
     pub to: PathBuf,
 }
 
-/// The staging area for the data dir and, if separate, the WAL dir; removed on drop unless finished.
+/// The staging area for the data dir and, if separate, the WAL dir; removed on drop unless finished
+/// (or kept because the new trees are needed to finish by hand).
 #[derive(Debug)]
 pub struct Staging {
     /// The data dir's stage.
@@ -46,6 +65,7 @@ pub struct Staging {
     /// The separate WAL dir's stage.
     pub wal: Option<Stage>,
     finished: bool,
+    keep: bool,
 }
 
 /// State of a target path before the restore.
@@ -93,22 +113,134 @@ fn parent_of(path: &Path) -> PathBuf {
     }
 }
 
-/// Removes staging directories of restores whose process is gone, in `dir`.
+/// Opens a directory for locking without following a symlink at `path`.
+fn open_dir_nofollow(path: &Path) -> io::Result<fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        path,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    Ok(fs::File::from(fd))
+}
+
+/// Whether `file` (open, locked) is still the directory named `path`: not removed, not swapped.
+fn still_named(file: &fs::File, path: &Path) -> io::Result<bool> {
+    let held = file.metadata()?;
+    match fs::symlink_metadata(path) {
+        Ok(named) => Ok(named.dev() == held.dev() && named.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// What locking a directory this run just made gave.
+enum NewDir {
+    /// Locked, and still the directory at that name, owned by this process's user.
+    Locked(fs::File),
+    /// No longer ours: another run's cleanup removed it before the lock was taken (or holds
+    /// the lock to remove it), or the name is something else now.
+    Gone,
+    /// At that name, but owned by another user (this uid).
+    Foreign(u32),
+}
+
+/// Locks the directory this run just made at `path`.
+fn lock_new_dir(path: &Path) -> io::Result<NewDir> {
+    let dir = match open_dir_nofollow(path) {
+        Ok(dir) => dir,
+        // Removed, or a symlink (ELOOP under O_NOFOLLOW) or a file there now.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) || e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) =>
+        {
+            return Ok(NewDir::Gone)
+        }
+        Err(e) => return Err(e),
+    };
+    match dir.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => return Ok(NewDir::Gone),
+        Err(fs::TryLockError::Error(e)) => return Err(e),
+    }
+    if !still_named(&dir, path)? {
+        return Ok(NewDir::Gone);
+    }
+    let uid = dir.metadata()?.uid();
+    Ok(if uid == rustix::process::geteuid().as_raw() {
+        NewDir::Locked(dir)
+    } else {
+        NewDir::Foreign(uid)
+    })
+}
+
+/// Creates and locks a fresh staging directory `<prefix>.etcd-snap-restore-<pid>[.<n>].tmp` in
+/// `parent` (which must exist): each name is made with one non-recursive `mkdir`, and a name that
+/// exists, whatever it is, is left alone for the next.
+fn create_locked(parent: &Path, prefix: &str) -> Result<(PathBuf, fs::File)> {
+    let pid = std::process::id();
+    for n in 0..NAME_TRIES {
+        let name = match n {
+            0 => format!("{prefix}{MARK}{pid}{SUFFIX}"),
+            n => format!("{prefix}{MARK}{pid}.{n}{SUFFIX}"),
+        };
+        let path = parent.join(name);
+        match fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io(format!("creating {}", path.display()), &e)),
+        }
+        match lock_new_dir(&path) {
+            Ok(NewDir::Locked(lock)) => return Ok((path, lock)),
+            Ok(NewDir::Gone) => continue,
+            Ok(NewDir::Foreign(uid)) => {
+                return Err(Error::new(
+                    ExitCode::Refused,
+                    format!(
+                        "{} is owned by uid {uid} right after this run created it: the filesystem maps owners (NFS root_squash?) or someone replaced it; restore onto a local filesystem",
+                        path.display()
+                    ),
+                ))
+            }
+            Err(e) => return Err(Error::io(format!("locking {}", path.display()), &e)),
+        }
+    }
+    Err(Error::new(
+        ExitCode::Refused,
+        format!(
+            "creating a staging directory in {}: {NAME_TRIES} fresh names ({prefix}{MARK}{pid}*{SUFFIX}) are all taken; remove what is not yours there",
+            parent.display()
+        ),
+    ))
+}
+
+/// Removes, in `dir`, the staging directories of restores that are gone: those whose lock this
+/// run gets without waiting. A running restore holds its lock, so its tree is skipped; a symlink
+/// or a file with a staging name is not ours and is left alone; removal never follows symlinks
+/// (`std::fs::remove_dir_all` removes a link, never what it points to).
 fn remove_stale(dir: &Path) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name.find(MARK).map(|at| &name[at + MARK.len()..]) else {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.contains(MARK) && name.ends_with(SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(stale) = open_dir_nofollow(&path) else {
             continue;
         };
-        let pid = rest.split('.').next().and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_dir_all(entry.path());
-            }
+        if stale.try_lock().is_err() {
+            continue;
         }
+        if still_named(&stale, &path).unwrap_or(false) {
+            let _ = fs::remove_dir_all(&path);
+        }
+        // The lock goes with `stale`, after the tree is gone.
     }
 }
 
@@ -134,8 +266,34 @@ fn resolve_target(target: &Path, what: &str) -> Result<PathBuf> {
     }
 }
 
+/// One rename of the final swap.
+#[derive(Debug, Clone)]
+struct Step {
+    from: PathBuf,
+    to: PathBuf,
+    /// What moves, for messages: "the old data dir", "the new WAL dir".
+    piece: String,
+    /// The old target going aside (not the new tree coming in).
+    old: bool,
+}
+
+impl Step {
+    /// What doing this step is, for an error line.
+    fn doing(&self) -> String {
+        if self.old {
+            format!(
+                "moving {} aside to {}",
+                self.from.display(),
+                self.to.display()
+            )
+        } else {
+            format!("renaming {} to {}", self.from.display(), self.to.display())
+        }
+    }
+}
+
 impl Stage {
-    fn prepare(target: &Path, what: &str, move_aside: bool) -> Result<Stage> {
+    fn prepare(target: &Path, what: &'static str, move_aside: bool) -> Result<Stage> {
         let target = &resolve_target(target, what)?;
         let state = target_state(target)?;
         let aside = match state {
@@ -155,70 +313,70 @@ impl Stage {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "data".into());
-        let stage = match state {
-            TargetState::EmptyDir => {
-                remove_stale(target);
-                let build = target.join(format!("{MARK}{}.tmp", std::process::id()));
-                Stage {
-                    target: target.to_path_buf(),
-                    build,
-                    inside: true,
-                    aside,
-                }
-            }
-            _ => {
-                let parent = parent_of(target);
-                mkdir_all(&parent)?;
-                remove_stale(&parent);
-                let build = parent.join(format!(".{leaf}{MARK}{}.tmp", std::process::id()));
-                Stage {
-                    target: target.to_path_buf(),
-                    build,
-                    inside: false,
-                    aside,
-                }
-            }
+        let inside = matches!(state, TargetState::EmptyDir);
+        let (dir, prefix) = if inside {
+            (target.to_path_buf(), String::new())
+        } else {
+            let parent = parent_of(target);
+            mkdir_all(&parent)?;
+            (parent, format!(".{leaf}"))
         };
-        let _ = fs::remove_dir_all(&stage.build);
-        mkdir_all(&stage.build)?;
-        Ok(stage)
+        remove_stale(&dir);
+        let (build, lock) = create_locked(&dir, &prefix)?;
+        Ok(Stage {
+            target: target.to_path_buf(),
+            build,
+            inside,
+            aside,
+            what,
+            _lock: lock,
+        })
     }
 
-    fn install(&self) -> Result<()> {
+    /// The renames that put this stage's tree in place, in order.
+    fn steps(&self) -> Result<Vec<Step>> {
+        let mut steps = Vec::new();
         if self.inside {
-            for entry in fs::read_dir(&self.build)
+            let mut names: Vec<_> = fs::read_dir(&self.build)
                 .map_err(|e| Error::io(format!("reading {}", self.build.display()), &e))?
-            {
-                let entry = entry
-                    .map_err(|e| Error::io(format!("reading {}", self.build.display()), &e))?;
-                let to = self.target.join(entry.file_name());
-                fs::rename(entry.path(), &to)
-                    .map_err(|e| Error::io(format!("moving {} into place", to.display()), &e))?;
+                .map(|entry| entry.map(|e| e.file_name()))
+                .collect::<io::Result<_>>()
+                .map_err(|e| Error::io(format!("reading {}", self.build.display()), &e))?;
+            names.sort();
+            for name in names {
+                steps.push(Step {
+                    from: self.build.join(&name),
+                    to: self.target.join(&name),
+                    piece: format!("the new {} {}", self.what, name.to_string_lossy()),
+                    old: false,
+                });
             }
-            fs::remove_dir(&self.build)
-                .map_err(|e| Error::io(format!("removing {}", self.build.display()), &e))?;
+        } else {
+            if let Some(aside) = &self.aside {
+                steps.push(Step {
+                    from: self.target.clone(),
+                    to: aside.clone(),
+                    piece: format!("the old {}", self.what),
+                    old: true,
+                });
+            }
+            steps.push(Step {
+                from: self.build.clone(),
+                to: self.target.clone(),
+                piece: format!("the new {}", self.what),
+                old: false,
+            });
+        }
+        Ok(steps)
+    }
+
+    /// Makes this stage's renames durable (and an existing target 0700).
+    fn settle(&self) -> Result<()> {
+        if self.inside {
             fs::set_permissions(&self.target, fs::Permissions::from_mode(0o700))
                 .map_err(|e| Error::io(format!("chmod {}", self.target.display()), &e))?;
             sync_dir(&self.target)
         } else {
-            if let Some(to) = &self.aside {
-                fs::rename(&self.target, to).map_err(|e| {
-                    Error::io(
-                        format!("moving {} aside to {}", self.target.display(), to.display()),
-                        &e,
-                    )
-                })?;
-            }
-            fs::rename(&self.build, &self.target).map_err(|e| {
-                Error::io(
-                    format!(
-                        "renaming {} to {}",
-                        self.build.display(),
-                        self.target.display()
-                    ),
-                    &e,
-                )
-            })?;
             sync_dir(&parent_of(&self.target))
         }
     }
@@ -233,6 +391,7 @@ impl Staging {
             data,
             wal: None,
             finished: false,
+            keep: false,
         };
         if let Some(wal) = wal_dir {
             staging.wal = Some(Stage::prepare(wal, "wal dir", move_aside)?);
@@ -242,8 +401,7 @@ impl Staging {
 
     /// The targets that will be (or were) renamed aside.
     pub fn moved_aside(&self) -> Vec<MovedAside> {
-        std::iter::once(&self.data)
-            .chain(self.wal.iter())
+        self.stages()
             .filter_map(|s| {
                 s.aside.as_ref().map(|to| MovedAside {
                     from: s.target.clone(),
@@ -268,28 +426,146 @@ impl Staging {
 
     /// Every directory built, for fsync and ownership.
     pub fn roots(&self) -> Vec<PathBuf> {
-        let mut roots = vec![self.data.build.clone()];
-        roots.extend(self.wal.iter().map(|s| s.build.clone()));
-        roots
+        self.stages().map(|s| s.build.clone()).collect()
     }
 
-    /// Moves the built tree into place: the WAL dir first, the data dir last.
+    /// The stages in the order they are installed: the WAL dir first, the data dir last.
+    fn stages(&self) -> impl Iterator<Item = &Stage> {
+        self.wal.iter().chain(std::iter::once(&self.data))
+    }
+
+    /// Moves the built trees into place. On failure every target is as it was (the renames done
+    /// are undone), or, when undoing fails too, the error names where each piece is and how to
+    /// finish by hand, and the built trees are kept.
     pub fn finish(mut self) -> Result<()> {
         for root in self.roots() {
             sync_tree(&root)?;
         }
-        if let Some(wal) = &self.wal {
-            wal.install()?;
+        let mut steps = Vec::new();
+        for stage in self.stages() {
+            steps.extend(stage.steps()?);
         }
-        self.data.install()?;
-        self.finished = true;
+        let mut done = 0;
+        match self.swap(&steps, &mut done) {
+            Ok(()) => {
+                self.finished = true;
+                for stage in self.stages().filter(|s| s.inside) {
+                    // Emptied by the renames; if it cannot go, the next run removes it.
+                    if fs::remove_dir(&stage.build).is_ok() {
+                        let _ = sync_dir(&stage.target);
+                    }
+                }
+                Ok(())
+            }
+            Err(err) => Err(self.roll_back(&steps, done, err)),
+        }
+    }
+
+    /// Does `steps` in order, counting them in `done`, then makes them durable.
+    fn swap(&self, steps: &[Step], done: &mut usize) -> Result<()> {
+        for step in steps {
+            fs::rename(&step.from, &step.to).map_err(|e| Error::io(step.doing(), &e))?;
+            *done += 1;
+        }
+        for stage in self.stages() {
+            stage.settle()?;
+        }
         Ok(())
+    }
+
+    /// Undoes the first `done` of `steps` after `err`, newest first, and says how it ended.
+    fn roll_back(&mut self, steps: &[Step], done: usize, err: Error) -> Error {
+        if done == 0 {
+            return err;
+        }
+        let mut left = done;
+        let mut failed = None;
+        while left > 0 {
+            let step = &steps[left - 1];
+            match fs::rename(&step.to, &step.from) {
+                Ok(()) => left -= 1,
+                Err(e) => {
+                    failed = Some((step, e));
+                    break;
+                }
+            }
+        }
+        let mut dirs: Vec<PathBuf> = steps
+            .iter()
+            .flat_map(|s| [parent_of(&s.from), parent_of(&s.to)])
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        for dir in &dirs {
+            let _ = sync_dir(dir);
+        }
+        let targets: Vec<String> = self
+            .stages()
+            .map(|s| format!("{} {}", s.what, s.target.display()))
+            .collect();
+        let Some((step, why)) = failed else {
+            return Error::new(
+                err.code,
+                format!(
+                    "{err}; undone: {} before the restore",
+                    join_and(&targets, "is as it was", "are as they were")
+                ),
+            );
+        };
+        // The built trees are now the only copy of what the commands below put in place.
+        self.keep = true;
+        let place: Vec<String> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let at = if i < left { &s.to } else { &s.from };
+                format!("{} is at {}", s.piece, at.display())
+            })
+            .collect();
+        let commands: Vec<String> = steps[left..]
+            .iter()
+            .map(|s| format!("mv -T {} {}", shell_quote(&s.from), shell_quote(&s.to)))
+            .collect();
+        Error::new(
+            err.code,
+            format!(
+                "{err}; undoing it failed too (renaming {} back to {}: {}): {}; to finish the restore by hand: {}",
+                step.to.display(),
+                step.from.display(),
+                io_reason(&why),
+                place.join(", "),
+                commands.join(" && ")
+            ),
+        )
+    }
+}
+
+/// "a", "a and b", "a, b and c", with the verb for one or many.
+fn join_and(items: &[String], one: &str, many: &str) -> String {
+    match items {
+        [] => String::new(),
+        [only] => format!("{only} {one}"),
+        [init @ .., last] => format!("{} and {last} {many}", init.join(", ")),
+    }
+}
+
+/// A path as one shell word: as it is when that is safe, else in single quotes.
+fn shell_quote(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let safe = !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c));
+    if safe {
+        text.into_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
     }
 }
 
 impl Drop for Staging {
     fn drop(&mut self) {
-        if !self.finished {
+        if !self.finished && !self.keep {
             for root in self.roots() {
                 let _ = fs::remove_dir_all(root);
             }
@@ -479,6 +755,118 @@ mod tests {
         std::os::unix::fs::symlink(root.path().join("nowhere"), &dangling).unwrap();
         let err = Staging::create(&dangling, None, true).unwrap_err();
         assert_eq!(err.code, ExitCode::Refused, "{err:?}");
+    }
+
+    /// Every entry name in `dir`, sorted.
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Liveness is the lock, not `/proc/PID`: a locked staging dir whose PID does not exist here
+    /// (another PID namespace) is left alone; an unlocked one whose PID is alive (reused) is
+    /// removed; a symlink with a staging name is neither followed nor removed.
+    #[test]
+    fn stale_staging_dirs_are_judged_by_their_lock() {
+        let root = tempfile::tempdir().unwrap();
+        let parent = root.path();
+        let running = parent.join(".data.etcd-snap-restore-999999999.tmp");
+        fs::create_dir_all(running.join("member/snap")).unwrap();
+        fs::write(running.join("member/snap/db"), b"in progress").unwrap();
+        let holder = open_dir_nofollow(&running).unwrap();
+        holder.try_lock().unwrap();
+        // PID 1 always exists: /proc says alive, but nobody holds the lock.
+        let stale = parent.join(".data.etcd-snap-restore-1.tmp");
+        fs::create_dir_all(stale.join("member")).unwrap();
+        let victim = parent.join("victim");
+        fs::create_dir(&victim).unwrap();
+        fs::write(victim.join("precious"), b"keep").unwrap();
+        let planted = parent.join(".data.etcd-snap-restore-999999998.tmp");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+
+        let staging = Staging::create(&parent.join("data"), None, false).unwrap();
+        let left = names(parent);
+        assert!(
+            left.contains(&".data.etcd-snap-restore-999999999.tmp".to_string()),
+            "{left:?}"
+        );
+        assert_eq!(
+            fs::read(running.join("member/snap/db")).unwrap(),
+            b"in progress"
+        );
+        assert!(!stale.exists(), "unlocked leftover removed: {left:?}");
+        assert!(fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read(victim.join("precious")).unwrap(), b"keep");
+        drop(staging);
+
+        // Once its holder is gone, the next run clears it.
+        drop(holder);
+        let staging = Staging::create(&parent.join("data"), None, false).unwrap();
+        assert!(!running.exists(), "{:?}", names(parent));
+        assert!(fs::symlink_metadata(&planted).is_ok(), "a link is not ours");
+        drop(staging);
+        assert_eq!(
+            names(parent),
+            [".data.etcd-snap-restore-999999998.tmp", "victim"],
+            "a failed run leaves nothing of its own"
+        );
+    }
+
+    /// A name that exists where this run's staging dir would go — a planted symlink, a file, a
+    /// directory — is never reused: the run makes a fresh one, locked, owned by it, mode 0700.
+    #[test]
+    fn staging_dirs_are_fresh_and_locked() {
+        let root = tempfile::tempdir().unwrap();
+        let parent = root.path();
+        let pid = std::process::id();
+        let victim = parent.join("victim");
+        fs::create_dir(&victim).unwrap();
+        let planted = parent.join(format!(".data.etcd-snap-restore-{pid}.tmp"));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        fs::write(
+            parent.join(format!(".data.etcd-snap-restore-{pid}.1.tmp")),
+            b"x",
+        )
+        .unwrap();
+
+        let staging = Staging::create(&parent.join("data"), None, false).unwrap();
+        let build = staging.data.build.clone();
+        assert_eq!(
+            build,
+            parent.join(format!(".data.etcd-snap-restore-{pid}.2.tmp"))
+        );
+        let meta = fs::symlink_metadata(&build).unwrap();
+        assert!(meta.is_dir() && meta.permissions().mode() & 0o777 == 0o700);
+        assert!(fs::symlink_metadata(&planted)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            names(&victim),
+            Vec::<String>::new(),
+            "nothing written through the link"
+        );
+        // Held for the whole run: nobody else gets the lock.
+        let other = open_dir_nofollow(&build).unwrap();
+        assert!(matches!(
+            other.try_lock(),
+            Err(fs::TryLockError::WouldBlock)
+        ));
+        // A second run beside it neither reuses nor removes it.
+        let second = Staging::create(&parent.join("data"), None, false).unwrap();
+        assert_ne!(second.data.build, build);
+        assert!(build.is_dir());
+        drop(second);
+        drop(staging);
+        assert!(!build.exists());
+        assert!(fs::symlink_metadata(&planted).is_ok());
     }
 
     #[test]

@@ -1,13 +1,22 @@
 //! Where the snapshot goes: stdout, or `FILE` written as `FILE.part` (mode 0600, locked against a
 //! concurrent save), fsynced, and renamed into place only when complete. Until then, dropping the
 //! destination removes the `.part`, so a final-named file is always a whole, verified snapshot.
+//!
+//! The directory may be writable by others (DESIGN.md, "Security"): the `.part` is always a new
+//! file this run created (`O_CREAT|O_EXCL|O_NOFOLLOW`, see [`etcd_common::safe_fs`]), never a link,
+//! a FIFO or a file someone planted; a leftover `.part` of a killed run is removed, not reused.
+//! Before the rename the `.part` must still be the file we wrote, and without `--force` the rename
+//! never replaces anything at `FILE`, atomically. A signal may end the process at any moment from
+//! another thread: [`abandon`] then removes the `.part` (see `exit_on_signal` in the library).
 
 use etcd_common::error::io_reason;
+use etcd_common::safe_fs::{self, Claim, Dir};
 use etcd_common::{Error, ExitCode, Result};
-use std::fs::{File, OpenOptions, TryLockError};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The destination as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,12 +37,86 @@ pub enum Destination {
 
 /// `FILE.part` while it is being written.
 pub struct PartFile {
-    file: File,
-    part: PathBuf,
+    /// The open `.part`, its directory and its name, shared with the signal path.
+    pending: Arc<Pending>,
+    /// `FILE`'s name in that directory.
+    name: OsString,
+    /// `FILE` as given, for messages.
     path: PathBuf,
     force: bool,
     committed: bool,
     flusher: Flusher,
+}
+
+/// The `.part` this run created: enough for the signal thread to remove it.
+struct Pending {
+    dir: Dir,
+    /// `FILE.part`'s name in `dir`.
+    name: OsString,
+    /// `FILE.part` as given, for messages.
+    display: String,
+    file: File,
+}
+
+impl Pending {
+    /// Removes the `.part` if its name still holds our file; a warning line if that fails.
+    fn remove(&self) -> Option<String> {
+        match self.dir.remove_if_holds(&self.name, &self.file) {
+            Ok(_) => None,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => Some(format!(
+                "Warning: could not remove {}: {}",
+                self.display,
+                io_reason(&e)
+            )),
+        }
+    }
+}
+
+/// What the signal thread finds when a signal comes.
+enum Slot {
+    /// No `.part` (stdout, or not opened yet, or already cleaned up).
+    Empty,
+    /// A `.part` is being written.
+    Writing(Arc<Pending>),
+    /// The snapshot was renamed into place at this path.
+    Installed(String),
+    /// A signal came: the `.part` is gone and the process is ending; nothing may be installed.
+    Abandoned,
+}
+
+static SLOT: Mutex<Slot> = Mutex::new(Slot::Empty);
+
+fn slot() -> MutexGuard<'static, Slot> {
+    SLOT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What [`abandon`] did.
+pub struct Abandoned {
+    /// The snapshot had already been installed at this path when the signal came.
+    pub saved: Option<String>,
+    /// A warning line if the `.part` could not be removed.
+    pub warning: Option<String>,
+}
+
+/// For the signal path: removes the `.part` being written (if any) and makes sure no later
+/// commit installs it. Returns where the snapshot was installed if that had already happened.
+pub fn abandon() -> Abandoned {
+    let mut slot = slot();
+    match std::mem::replace(&mut *slot, Slot::Abandoned) {
+        Slot::Writing(pending) => Abandoned {
+            saved: None,
+            warning: pending.remove(),
+        },
+        Slot::Installed(path) => Abandoned {
+            saved: Some(path),
+            warning: None,
+        },
+        Slot::Empty | Slot::Abandoned => Abandoned {
+            saved: None,
+            warning: None,
+        },
+    }
 }
 
 /// How much written data may wait in the page cache before the background flush starts.
@@ -94,7 +177,7 @@ struct FlushingWriter<'a> {
 
 impl Write for FlushingWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = (&self.part.file).write(buf)?;
+        let n = (&self.part.pending.file).write(buf)?;
         self.pending += n as u64;
         if self.pending >= FLUSH_EVERY {
             self.pending = 0;
@@ -103,7 +186,7 @@ impl Write for FlushingWriter<'_> {
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        (&self.part.file).flush()
+        (&self.part.pending.file).flush()
     }
 }
 
@@ -153,54 +236,74 @@ impl Destination {
 
 impl PartFile {
     fn create(path: &Path, force: bool) -> Result<PartFile> {
-        if !force && path.symlink_metadata().is_ok() {
-            return Err(Error::new(
-                ExitCode::Refused,
-                format!(
-                    "{} already exists: choose another name or add --force to replace it",
-                    path.display()
-                ),
-            ));
-        }
-        if path.is_dir() {
-            return Err(Error::new(
-                ExitCode::Refused,
-                format!("{} is a directory", path.display()),
-            ));
-        }
         let mut part_name = path.as_os_str().to_owned();
         part_name.push(".part");
-        let part = PathBuf::from(part_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&part)
-            .map_err(|e| Error::io(format!("creating {}", part.display()), &e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
+        let part = PathBuf::from(part_name).display().to_string();
+        let is_a_directory = || {
+            Error::new(
+                ExitCode::Refused,
+                format!("{} is a directory", path.display()),
+            )
+        };
+        let (dir, name) = Dir::open_parent(path)
+            .map_err(|e| Error::io(format!("creating {part}"), &e))?
+            .ok_or_else(is_a_directory)?;
+        match dir.lstat(&name) {
+            Ok(st) if safe_fs::is_dir(&st) => return Err(is_a_directory()),
+            Ok(_) if !force => {
                 return Err(Error::new(
                     ExitCode::Refused,
                     format!(
-                        "{} is being written by another etcd-snap-save",
-                        part.display()
+                        "{} already exists: choose another name or add --force to replace it",
+                        path.display()
                     ),
                 ))
             }
-            Err(TryLockError::Error(e)) => {
-                return Err(Error::io(format!("locking {}", part.display()), &e))
-            }
+            _ => {}
         }
-        // A leftover of a killed run is ours to reuse now that we hold the lock.
-        file.set_len(0)
-            .and_then(|()| file.set_permissions(std::fs::Permissions::from_mode(0o600)))
-            .map_err(|e| Error::io(format!("preparing {}", part.display()), &e))?;
+        let mut part_name = name.clone();
+        part_name.push(".part");
+        // Held from creation to registration, so that a signal either finds the .part to remove
+        // or has already stopped it from being created.
+        let mut slot = slot();
+        if matches!(&*slot, Slot::Abandoned) {
+            return Err(Error::new(
+                ExitCode::Terminated,
+                "terminated: nothing was saved",
+            ));
+        }
+        let file = match dir
+            .claim(&part_name, 0o600)
+            .map_err(|e| Error::io(format!("creating {part}"), &e))?
+        {
+            Claim::Created(file) => file,
+            Claim::Busy => {
+                return Err(Error::new(
+                    ExitCode::Refused,
+                    format!("{part} is being written by another etcd-snap-save"),
+                ))
+            }
+            Claim::Foreign(kind) => {
+                return Err(Error::new(
+                    ExitCode::Refused,
+                    format!(
+                        "creating {part}: it exists and is {kind}, which etcd-snap-save did not leave: remove it and retry"
+                    ),
+                ))
+            }
+        };
         let flusher = Flusher::start(&file);
-        Ok(PartFile {
+        let pending = Arc::new(Pending {
+            dir,
+            name: part_name,
+            display: part,
             file,
-            part,
+        });
+        *slot = Slot::Writing(pending.clone());
+        drop(slot);
+        Ok(PartFile {
+            pending,
+            name,
             path: path.to_path_buf(),
             force,
             committed: false,
@@ -210,58 +313,82 @@ impl PartFile {
 
     fn commit(mut self) -> Result<()> {
         self.flusher.stop();
-        let part = self.part.display().to_string();
-        self.file
+        let pending = self.pending.clone();
+        let part = &pending.display;
+        let path = self.path.display().to_string();
+        pending
+            .file
             .sync_all()
             .map_err(|e| Error::io(format!("fsync {part}"), &e))?;
-        if self.force {
-            std::fs::rename(&self.part, &self.path).map_err(|e| {
-                Error::io(format!("renaming {part} to {}", self.path.display()), &e)
-            })?;
-        } else {
-            // A hard link never replaces: a file that appeared meanwhile is not clobbered.
-            match std::fs::hard_link(&self.part, &self.path) {
-                Ok(()) => {
-                    let _ = std::fs::remove_file(&self.part);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+        {
+            let mut slot = slot();
+            if !matches!(&*slot, Slot::Writing(p) if Arc::ptr_eq(p, &pending)) {
+                // A signal came: its thread removed the .part and is ending the process.
+                return Err(Error::new(
+                    ExitCode::Terminated,
+                    "terminated: nothing was saved",
+                ));
+            }
+            let ours = pending
+                .dir
+                .holds(&pending.name, &pending.file)
+                .map_err(|e| Error::io(format!("checking {part}"), &e))?;
+            if !ours {
+                return Err(Error::new(
+                    ExitCode::Refused,
+                    format!("{part} was replaced while saving: the snapshot was not installed"),
+                ));
+            }
+            match pending.dir.install(&pending.name, &self.name, self.force) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && !self.force => {
                     return Err(Error::new(
                         ExitCode::Refused,
-                        format!(
-                            "{} appeared while saving: add --force to replace it",
-                            self.path.display()
-                        ),
+                        format!("{path} appeared while saving: add --force to replace it"),
                     ))
                 }
-                Err(_) => std::fs::rename(&self.part, &self.path).map_err(|e| {
-                    Error::io(format!("renaming {part} to {}", self.path.display()), &e)
-                })?,
+                Err(e) => return Err(Error::io(format!("renaming {part} to {path}"), &e)),
             }
+            self.committed = true;
+            *slot = Slot::Installed(path.clone());
         }
-        self.committed = true;
-        let dir = match self.path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::io(format!("fsync directory {}", dir.display()), &e))
+        let installed = pending
+            .dir
+            .holds(&self.name, &pending.file)
+            .map_err(|e| Error::io(format!("checking {path}"), &e))?;
+        if !installed {
+            return Err(Error::new(
+                ExitCode::Refused,
+                format!("{path} was replaced by another file as it was saved"),
+            ));
+        }
+        pending.dir.sync().map_err(|e| {
+            Error::io(
+                format!("fsync directory {}", pending.dir.path().display()),
+                &e,
+            )
+        })
     }
 }
 
 impl Drop for PartFile {
     fn drop(&mut self) {
         self.flusher.stop();
-        if !self.committed {
-            if let Err(e) = std::fs::remove_file(&self.part) {
-                if e.kind() != io::ErrorKind::NotFound {
-                    eprintln!(
-                        "Warning: could not remove {}: {}",
-                        self.part.display(),
-                        io_reason(&e)
-                    );
-                }
+        if self.committed {
+            return;
+        }
+        let warning = {
+            let mut slot = slot();
+            if matches!(&*slot, Slot::Writing(p) if Arc::ptr_eq(p, &self.pending)) {
+                *slot = Slot::Empty;
+                self.pending.remove()
+            } else {
+                // A signal's thread removed it already.
+                None
             }
+        };
+        if let Some(warning) = warning {
+            eprintln!("{warning}");
         }
     }
 }

@@ -26,26 +26,61 @@ use stream::StreamCheck;
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
     etcd_common::args::dispatch(cli::parse, |options| {
+        exit_on_signal()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the async runtime", &e))?;
-        runtime.block_on(run_until_signal(options))
+        runtime.block_on(run(options))
     })
 }
 
-/// Saves, unless SIGINT or SIGTERM comes first: then the `.part` is removed and the tool exits.
-async fn run_until_signal(options: &Options) -> Result<ExitCode> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut interrupt =
-        signal(SignalKind::interrupt()).map_err(|e| Error::io("installing signal handlers", &e))?;
-    let mut terminate =
-        signal(SignalKind::terminate()).map_err(|e| Error::io("installing signal handlers", &e))?;
-    // Dropping the save future drops its destination, which removes the `.part`.
-    tokio::select! {
-        result = run(options) => result,
-        _ = interrupt.recv() => Err(Error::new(ExitCode::Interrupted, "interrupted: nothing was saved")),
-        _ = terminate.recv() => Err(Error::new(ExitCode::Terminated, "terminated: nothing was saved")),
+/// Ends the process on SIGINT or SIGTERM whatever the main thread is blocked in: a write to a
+/// pipe whose reader stalled, a frozen server, a slow fsync. A thread of its own waits for the
+/// signal, removes the `.part` (see [`dest::abandon`]), prints the error line and exits with 130
+/// or 143; the main thread is never asked to notice.
+fn exit_on_signal() -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .map_err(|e| Error::io("installing signal handlers", &e))?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Some(signal) = signals.forever().next() else {
+                return;
+            };
+            let (code, what) = if signal == SIGINT {
+                (ExitCode::Interrupted, "interrupted")
+            } else {
+                (ExitCode::Terminated, "terminated")
+            };
+            let abandoned = dest::abandon();
+            let mut lines = String::new();
+            if let Some(warning) = abandoned.warning {
+                lines.push_str(&warning);
+                lines.push('\n');
+            }
+            match abandoned.saved {
+                Some(path) => lines.push_str(&format!("Error: {what} after {path} was saved\n")),
+                None => lines.push_str(&format!("Error: {what}: nothing was saved\n")),
+            }
+            last_words(lines);
+            std::process::exit(i32::from(code.code()));
+        })
+        .map_err(|e| Error::io("starting the signal thread", &e))?;
+    Ok(())
+}
+
+/// Writes `text` to stderr, waiting at most a second: stderr may be a stalled pipe too, or
+/// locked by the main thread blocked in a progress line, and the process must end regardless.
+fn last_words(text: String) {
+    let (done, wait) = std::sync::mpsc::channel();
+    let writer = std::thread::Builder::new().spawn(move || {
+        let _ = io::stderr().write_all(text.as_bytes());
+        let _ = done.send(());
+    });
+    if writer.is_ok() {
+        let _ = wait.recv_timeout(std::time::Duration::from_secs(1));
     }
 }
 

@@ -1,5 +1,6 @@
 //! `etcd-snap-save`: parse the command line, save the snapshot, exit with its code.
 
 fn main() -> std::process::ExitCode {
+    etcd_common::hardening::disable_core_dumps();
     etcd_common::output::finish(etcd_snap_save::main())
 }

@@ -7,7 +7,7 @@ use etcd_test_support::{
 };
 use std::fs;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -451,6 +451,279 @@ fn server_killed_mid_stream_and_signals_leave_nothing() {
         Vec::<String>::new(),
         "nothing left after the server died"
     );
+}
+
+/// Waits for `child` at most `timeout`; a child still running then is killed and the test fails.
+#[track_caller]
+fn wait_at_most(child: &mut std::process::Child, timeout: Duration, what: &str) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status.code().unwrap_or(-1);
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs a save that must end on its own (a FIFO at `FILE.part` used to hang it).
+fn save_within(args: &[&str], timeout: Duration) -> CmdOutput {
+    let mut child = save_cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let readers = std::thread::spawn(move || {
+        let (mut out, mut err) = (String::new(), String::new());
+        let _ = stdout.read_to_string(&mut out);
+        let _ = stderr.read_to_string(&mut err);
+        (out, err)
+    });
+    wait_at_most(&mut child, timeout, &format!("etcd-snap-save {args:?}"));
+    let status = child.wait().expect("wait");
+    let (stdout, stderr) = readers.join().expect("join");
+    CmdOutput {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// What the `Max core file size` line of `/proc/PID/limits` says: soft and hard.
+fn core_limits(pid: u32) -> (String, String) {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .expect("core line");
+    let fields: Vec<&str> = line["Max core file size".len()..]
+        .split_whitespace()
+        .collect();
+    (fields[0].to_string(), fields[1].to_string())
+}
+
+/// Whether a thread of `pid` is blocked writing into a full pipe.
+fn blocked_on_a_pipe(pid: u32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks
+        .flatten()
+        .any(|t| fs::read_to_string(t.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write")))
+}
+
+#[test]
+fn planted_links_fifos_and_foreign_files_are_never_followed_or_written() {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    load(&cluster);
+    let ep = cluster.host_ports()[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snap.db");
+    let part = dir.path().join("snap.db.part");
+    let ghost = dir.path().join("ghost");
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious").expect("write");
+    fs::set_permissions(&victim, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let untouched = || {
+        assert_eq!(fs::read(&victim).expect("read victim"), b"precious");
+        let mode = fs::metadata(&victim).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "the victim's mode is left alone");
+        assert!(
+            fs::symlink_metadata(&ghost).is_err(),
+            "no file created through a link"
+        );
+    };
+    let limit = Duration::from_secs(60);
+    let args = ["--endpoints", ep.as_str(), &s(&file)];
+
+    // Whatever someone planted at FILE.part is refused (exit 5, one line naming it), left as it
+    // was, and nothing is written anywhere.
+    let plants: [(&str, &dyn Fn()); 5] = [
+        ("a symbolic link", &|| {
+            std::os::unix::fs::symlink(&victim, &part).expect("symlink")
+        }),
+        ("a symbolic link", &|| {
+            std::os::unix::fs::symlink(&ghost, &part).expect("symlink")
+        }),
+        ("a FIFO", &|| {
+            assert!(Command::new("mkfifo")
+                .arg(&part)
+                .status()
+                .expect("mkfifo")
+                .success())
+        }),
+        ("2 hard links", &|| {
+            fs::hard_link(&victim, &part).expect("link")
+        }),
+        ("a directory", &|| fs::create_dir(&part).expect("mkdir")),
+    ];
+    for (kind, plant) in plants {
+        plant();
+        let before = fs::symlink_metadata(&part).expect("planted");
+        let out = save_within(&args, limit);
+        assert_eq!(out.code(), 5, "{kind}: {out:?}");
+        assert_eq!(out.stderr.lines().count(), 1, "{kind}: {out:?}");
+        assert!(
+            out.stderr.starts_with("Error: creating ")
+                && out.stderr.contains(&s(&part))
+                && out.stderr.contains(kind)
+                && out.stderr.contains("remove it"),
+            "{kind}: {out:?}"
+        );
+        let after = fs::symlink_metadata(&part).expect("still there");
+        assert_eq!(
+            (before.file_type(), before.ino()),
+            (after.file_type(), after.ino()),
+            "{kind}: left as it was"
+        );
+        assert!(fs::symlink_metadata(&file).is_err(), "{kind}: no FILE");
+        untouched();
+        if after.is_dir() {
+            fs::remove_dir(&part).expect("rmdir");
+        } else {
+            fs::remove_file(&part).expect("rm");
+        }
+    }
+
+    // Without --force anything at FILE, a dangling link included, is refused and left alone.
+    std::os::unix::fs::symlink(&ghost, &file).expect("symlink");
+    let out = save_within(&args, limit);
+    assert_eq!(out.code(), 5, "{out:?}");
+    assert!(out.stderr.contains("already exists"), "{out:?}");
+    assert!(fs::symlink_metadata(&file).expect("link").is_symlink());
+    untouched();
+
+    // With --force a link at FILE is replaced by the regular file we wrote, never followed.
+    fs::remove_file(&file).expect("rm");
+    std::os::unix::fs::symlink(&victim, &file).expect("symlink");
+    let out = save_within(&["--endpoints", &ep, "--force", &s(&file)], limit);
+    assert_eq!(out.code(), 0, "{out:?}");
+    let meta = fs::symlink_metadata(&file).expect("stat");
+    assert!(meta.is_file(), "FILE is a regular file now");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.nlink(), 1);
+    assert_trailer_matches(&fs::read(&file).expect("read"));
+    untouched();
+
+    // A leftover .part of a killed run (ours: a regular file, one link, no lock) is replaced by a
+    // new file, not reused: its mode and contents do not survive.
+    fs::write(&part, b"leftover of a killed run").expect("write");
+    fs::set_permissions(&part, fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = save_within(&["--endpoints", &ep, "--force", &s(&file)], limit);
+    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(
+        fs::metadata(&file).expect("stat").permissions().mode() & 0o777,
+        0o600
+    );
+    assert_trailer_matches(&fs::read(&file).expect("read"));
+    assert_eq!(only_files(dir.path()), ["snap.db", "victim"]);
+}
+
+#[test]
+fn a_part_replaced_while_saving_is_never_installed_and_a_second_save_is_refused() {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    load_big(&cluster, 24);
+    let ep = cluster.host_ports()[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snap.db");
+    let part = dir.path().join("snap.db.part");
+    let victim = dir.path().join("victim");
+    fs::write(&victim, b"precious").expect("write");
+    let etcd_pid = cluster.pid(0).expect("pid");
+
+    let mut first = save_cmd(&["--endpoints", &ep, &s(&file)])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    assert!(wait_for(Duration::from_secs(20), || fs::metadata(&part)
+        .is_ok_and(|m| m.len() > 0)));
+    signal(etcd_pid, "STOP");
+
+    // A second save to the same FILE while the first is writing: refused, the .part untouched.
+    let ino = fs::metadata(&part).expect("part").ino();
+    let second = save_within(
+        &["--endpoints", &ep, "--force", &s(&file)],
+        Duration::from_secs(60),
+    );
+    assert_eq!(second.code(), 5, "{second:?}");
+    assert!(
+        second
+            .stderr
+            .contains("being written by another etcd-snap-save"),
+        "{second:?}"
+    );
+    assert_eq!(fs::metadata(&part).expect("part").ino(), ino);
+
+    // Someone who can write to the directory swaps the .part for a link to another file.
+    fs::rename(&part, dir.path().join("moved-away")).expect("rename");
+    std::os::unix::fs::symlink(&victim, &part).expect("symlink");
+    signal(etcd_pid, "CONT");
+    let code = wait_at_most(&mut first, Duration::from_secs(120), "the first save");
+    let mut stderr = String::new();
+    first
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read");
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("was replaced while saving"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        fs::symlink_metadata(&file).is_err(),
+        "the planted link is not installed as FILE"
+    );
+    assert!(fs::symlink_metadata(&part).expect("link").is_symlink());
+    assert_eq!(fs::read(&victim).expect("read"), b"precious");
+}
+
+#[test]
+fn a_signal_ends_a_save_blocked_on_a_stalled_pipe_and_core_dumps_are_off() {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    load_big(&cluster, 4);
+    let ep = cluster.host_ports()[0].clone();
+    for (sig, code, word) in [("TERM", 143, "terminated"), ("INT", 130, "interrupted")] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // stdout is a pipe nobody reads: once it is full, the save blocks in write(2).
+        let mut child = save_cmd(&["--endpoints", &ep, "-"])
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stalled = child.stdout.take().expect("stdout");
+        wait_for(Duration::from_secs(10), || blocked_on_a_pipe(child.id()));
+
+        // Core dumps are off in the running tool, soft and hard limit.
+        assert_eq!(
+            core_limits(child.id()),
+            ("0".to_string(), "0".to_string()),
+            "Max core file size"
+        );
+
+        signal(child.id(), sig);
+        let exit = wait_at_most(&mut child, Duration::from_secs(10), "a signalled save");
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("read");
+        assert_eq!(exit, code, "SIG{sig}: {stderr}");
+        assert!(
+            stderr.ends_with(&format!("Error: {word}: nothing was saved\n")),
+            "SIG{sig}: {stderr}"
+        );
+        assert_eq!(only_files(dir.path()), Vec::<String>::new());
+        drop(stalled);
+    }
 }
 
 fn decode(cmd: &str, input: &[u8]) -> Vec<u8> {

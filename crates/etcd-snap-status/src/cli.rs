@@ -1,5 +1,6 @@
 //! The command line of `etcd-snap-status`: flags and `--help`.
 
+use crate::etcdutl::Etcdutl;
 use etcd_common::args::{Args, Env, Opt};
 use etcd_common::exit::EXIT_CODES_HELP;
 use etcd_common::output::{Format, FormatFlag};
@@ -21,6 +22,8 @@ pub struct Options {
     pub skip_hash_check: bool,
     /// With `--k8s`: the Kubernetes key prefix to take an inventory of.
     pub k8s_prefix: Option<String>,
+    /// `--as-etcdutl`: the etcdutl whose output to reproduce; `None`: the snapshot's own.
+    pub as_etcdutl: Option<Etcdutl>,
 }
 
 /// What the command line asks for.
@@ -33,8 +36,8 @@ pub fn help() -> String {
 etcd-snap-status {version}
 Verifies an etcd snapshot and describes it: bbolt's consistency check, the SHA-256 trailer that
 `snapshot save` appends, and the numbers of `etcdutl snapshot status` (hash, revision, total keys,
-total size). The input may be a file or stdin, raw or zstd- and/or age-encoded (detected by
-content, in any nesting).
+total size, and from 3.6 on the storage version). The input may be a file or stdin, raw or zstd-
+and/or age-encoded (detected by content, in any nesting).
 
 USAGE:
     etcd-snap-status [OPTIONS] [FILE|-]      (no FILE, or '-': read stdin)
@@ -42,6 +45,14 @@ USAGE:
 OPTIONS:
   -w, --write-out FORMAT     simple, json or table [default: simple] (ETCDCTL_WRITE_OUT);
                              simple and table print what etcdutl prints, json adds the details
+      --as-etcdutl VERSION   print what the etcdutl of VERSION (3.5, 3.6 or 3.7) prints
+                             [default: the snapshot's own version: 3.6 or 3.7 by its
+                             meta/storageVersion, or by a cluster version of 3.6+ while etcd
+                             has not written that yet; else 3.5 (3.4 and 3.5 snapshots;
+                             etcdctl 3.4 prints what etcdutl 3.5 prints)]. 3.5 counts every
+                             bucket entry as total keys; 3.6 counts distinct live keys and adds
+                             a version column (empty without a storage version) and a json
+                             \"version\"; 3.7 prints 3.6's numbers, its table in box drawing
       --detail               with -w table (or simple): also print the details
   -i, --identity FILE        age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt
                              age input; repeatable
@@ -61,6 +72,7 @@ which check failed.
 
 EXAMPLES:
     etcd-snap-status snap.db -w table
+    etcd-snap-status snap.db --as-etcdutl 3.5     # a 3.6 snapshot as etcdutl 3.5 shows it
     age -d -i key.txt snap.db.zst.age | zstd -dc | etcd-snap-status
     ssh backup 'cat snap.db.zst.age' | etcd-snap-status -i key.txt -w json
     etcd-snap-status --k8s snap.db -w table
@@ -78,6 +90,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut skip_hash_check = false;
     let mut k8s = false;
     let mut k8s_prefix = None;
+    let mut as_etcdutl = None;
     while let Some(opt) = args.next_opt()? {
         if format.take(&opt, &mut args)? {
             continue;
@@ -97,6 +110,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "detail" => detail = args.bool_value(&opt)?,
             "identity" => identities.push(args.value(&opt)?),
             "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
+            "as-etcdutl" => as_etcdutl = Some(Etcdutl::parse(&args.value(&opt)?)?),
             "k8s" => k8s = args.bool_value(&opt)?,
             "k8s-prefix" => {
                 let prefix = args.value(&opt)?;
@@ -128,5 +142,6 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             (true, None) => Some(k8s_registry::DEFAULT_PREFIX.to_string()),
             (false, None) => None,
         },
+        as_etcdutl,
     })))
 }

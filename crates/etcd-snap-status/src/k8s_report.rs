@@ -1,7 +1,9 @@
 //! How `--k8s` shows the inventory: a `k8s` object in JSON, and sections after the status line
-//! or table in `simple` (aligned columns) and `table` (etcdctl's ASCII tables).
+//! or table in `simple` (aligned columns) and `table` (etcdctl's ASCII tables). Resource,
+//! group, namespace, provider names and keys come from the snapshot: `simple` and `table` show
+//! them escaped (`etcd_common::output::escape`), JSON escapes as JSON does.
 
-use etcd_common::output::{humanize_bytes, table};
+use etcd_common::output::{escape, humanize_bytes, table};
 use k8s_registry::inventory::{self, Count, Formats, Inventory, COUNTED};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -164,7 +166,7 @@ fn sections(inv: &Inventory) -> Vec<Section> {
             "-".to_string()
         } else {
             m.iter()
-                .map(|(p, n)| format!("{p}:{n}"))
+                .map(|(p, n)| format!("{}:{n}", escape(p)))
                 .collect::<Vec<_>>()
                 .join(",")
         }
@@ -174,11 +176,11 @@ fn sections(inv: &Inventory) -> Vec<Section> {
         .iter()
         .map(|r| {
             vec![
-                r.name.clone(),
+                escape(&r.name).into_owned(),
                 if r.group.is_empty() {
                     "core".into()
                 } else {
-                    r.group.clone()
+                    escape(&r.group).into_owned()
                 },
                 r.objects.to_string(),
                 r.bytes.to_string(),
@@ -195,7 +197,7 @@ fn sections(inv: &Inventory) -> Vec<Section> {
         .iter()
         .map(|n| {
             vec![
-                n.namespace.clone(),
+                escape(&n.namespace).into_owned(),
                 n.objects.to_string(),
                 n.bytes.to_string(),
             ]
@@ -211,7 +213,7 @@ fn sections(inv: &Inventory) -> Vec<Section> {
     let largest = j
         .largest
         .iter()
-        .map(|l| vec![l.key.clone(), l.bytes.to_string()])
+        .map(|l| vec![escape(&l.key).into_owned(), l.bytes.to_string()])
         .collect();
     vec![
         (
@@ -265,7 +267,7 @@ fn summary(inv: &Inventory) -> Vec<String> {
                     j.secrets
                         .encrypted
                         .iter()
-                        .map(|(p, n)| format!("{p}: {n}"))
+                        .map(|(p, n)| format!("{}: {n}", escape(p)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )
@@ -273,7 +275,7 @@ fn summary(inv: &Inventory) -> Vec<String> {
         ),
         format!(
             "other keys under {}: {} ({} bytes); keys outside it: {} ({} bytes)",
-            j.prefix,
+            escape(&j.prefix),
             j.other.objects,
             j.other.bytes,
             j.outside_prefix.objects,
@@ -288,7 +290,7 @@ fn headline(inv: &Inventory) -> String {
     let under = inv.under_prefix();
     format!(
         "Kubernetes objects under {}: {} objects, {} bytes ({}); counted: {COUNTED}\n",
-        inv.prefix,
+        escape(&inv.prefix),
         under.objects,
         under.bytes,
         humanize_bytes(under.bytes)

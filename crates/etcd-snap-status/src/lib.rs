@@ -1,10 +1,12 @@
 //! `etcd-snap-status`: verify and describe a snapshot, from a file or straight from a pipe.
 //!
 //! Verification is bbolt's consistency check plus the SHA-256 trailer; the description is what
-//! `etcdutl snapshot status` 3.5 prints (byte for byte in `simple` and `table`), with the rest of what
-//! an operator wants to know about a backup in JSON and in the `--detail` view.
+//! `etcdutl snapshot status` of the snapshot's own etcd version prints (byte for byte in `simple`
+//! and `table`; another version's with `--as-etcdutl`, see [`etcdutl`]), with the rest of what an
+//! operator wants to know about a backup in JSON and in the `--detail` view.
 
 pub mod cli;
+pub mod etcdutl;
 pub mod input;
 pub mod k8s;
 pub mod k8s_report;
@@ -125,7 +127,7 @@ pub fn open_verified<T>(
             Ok::<_, Error>((analysis, read, trailer?, Vec::new()))
         })?,
         Input::Stream(stream) => {
-            let spooled = input::spool(stream, &identities, &name)?;
+            let spooled = input::spool(stream, &identities, &name, input::spool_slack(skip))?;
             let (analysis, read) = analyze(bbolt::Db::from_file(spooled.file), &name, then)?;
             (analysis, read, spooled.trailer, spooled.layers)
         }

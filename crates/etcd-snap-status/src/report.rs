@@ -1,9 +1,10 @@
 //! The report: etcdutl's line, table and JSON, plus our details.
 
 use crate::cli::Options;
+use crate::etcdutl::Etcdutl;
 use crate::input::Trailer;
 use crate::Described;
-use etcd_common::output::{humanize_bytes, json, print_stdout, table, Format};
+use etcd_common::output::{escape, json, print_stdout, table, Format};
 use etcd_common::Result;
 use serde::Serialize;
 
@@ -34,7 +35,7 @@ struct BucketJson<'a> {
     bytes: u64,
 }
 
-/// etcdutl's four fields first, in its order, then ours.
+/// etcdutl's fields first, in its order (`version` from 3.6 on), then ours.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReportJson<'a> {
@@ -42,6 +43,8 @@ struct ReportJson<'a> {
     revision: i64,
     total_key: u64,
     total_size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
     sha256: Option<&'a str>,
     sha256_verified: bool,
     live_keys: u64,
@@ -68,7 +71,7 @@ struct ReportJson<'a> {
     k8s: Option<crate::k8s_report::K8sJson>,
 }
 
-fn to_json(d: &Described) -> ReportJson<'_> {
+fn to_json(d: &Described, etcdutl: Etcdutl) -> ReportJson<'_> {
     let s = &d.analysis.status;
     let x = &d.analysis.details;
     let sha256 = match &d.trailer {
@@ -78,8 +81,9 @@ fn to_json(d: &Described) -> ReportJson<'_> {
     ReportJson {
         hash: s.hash,
         revision: s.revision,
-        total_key: s.total_key,
+        total_key: etcdutl.total_key(&d.analysis),
         total_size: s.total_size,
+        version: etcdutl.version(&d.analysis),
         sha256,
         sha256_verified: sha256.is_some(),
         live_keys: x.live_keys,
@@ -137,7 +141,7 @@ fn to_json(d: &Described) -> ReportJson<'_> {
 
 fn opt<T: ToString>(v: &Option<T>) -> String {
     v.as_ref()
-        .map_or_else(|| "-".to_string(), ToString::to_string)
+        .map_or_else(|| "-".to_string(), |v| escape(&v.to_string()).into_owned())
 }
 
 /// The detail rows: field and value.
@@ -183,7 +187,7 @@ fn detail_rows(d: &Described) -> Vec<(String, String)> {
             } else {
                 x.alarms
                     .iter()
-                    .map(|(id, a)| format!("{a} on {id:x}"))
+                    .map(|(id, a)| format!("{} on {id:x}", escape(a)))
                     .collect::<Vec<_>>()
                     .join(", ")
             },
@@ -196,12 +200,16 @@ fn detail_rows(d: &Described) -> Vec<(String, String)> {
             format!("member {:x}", m.id),
             format!(
                 "name={} peers={} clients={}{}",
-                if m.name.is_empty() { "-" } else { &m.name },
-                m.peer_urls.join(","),
+                if m.name.is_empty() {
+                    "-".into()
+                } else {
+                    escape(&m.name)
+                },
+                escape(&m.peer_urls.join(",")),
                 if m.client_urls.is_empty() {
                     "-".to_string()
                 } else {
-                    m.client_urls.join(",")
+                    escape(&m.client_urls.join(",")).into_owned()
                 },
                 if m.is_learner { " learner" } else { "" }
             ),
@@ -212,26 +220,23 @@ fn detail_rows(d: &Described) -> Vec<(String, String)> {
     }
     for b in &x.buckets {
         rows.push((
-            format!("bucket {}", b.name),
+            format!("bucket {}", escape(&b.name)),
             format!("{} entries, {} bytes", b.entries, b.bytes),
         ));
     }
     rows
 }
 
-/// Prints the report in the chosen format.
+/// Prints the report in the chosen format, the status part as `options.as_etcdutl` (by default
+/// the snapshot's own etcdutl) prints it.
 pub fn print(d: &Described, options: &Options) -> Result<()> {
-    let s = &d.analysis.status;
-    let cells = [
-        format!("{:x}", s.hash),
-        s.revision.to_string(),
-        s.total_key.to_string(),
-        humanize_bytes(s.total_size),
-    ];
+    let etcdutl = options
+        .as_etcdutl
+        .unwrap_or_else(|| Etcdutl::detect(&d.analysis));
     let text = match options.format {
-        Format::Json => json::to_line(&to_json(d)),
+        Format::Json => json::to_line(&to_json(d, etcdutl)),
         Format::Simple => {
-            let mut text = format!("{}\n", cells.join(", "));
+            let mut text = etcdutl.simple(&d.analysis);
             if options.detail {
                 for (field, value) in detail_rows(d) {
                     text.push_str(&format!("{field}: {value}\n"));
@@ -243,10 +248,7 @@ pub fn print(d: &Described, options: &Options) -> Result<()> {
             text
         }
         Format::Table => {
-            let mut text = table::render(
-                &["hash", "revision", "total keys", "total size"],
-                &[cells.to_vec()],
-            );
+            let mut text = etcdutl.table(&d.analysis);
             if options.detail {
                 let rows: Vec<Vec<String>> = detail_rows(d)
                     .into_iter()

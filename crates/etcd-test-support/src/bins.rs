@@ -82,3 +82,24 @@ pub fn etcd_bin_optional(v: Version, tool: &str) -> Option<PathBuf> {
     }
     None
 }
+
+/// The `bbolt` command-line tool (Go, `go.etcd.io/bbolt/cmd/bbolt`) that `scripts/setup` builds
+/// into `<repo>/.deps/bbolt/bin/bbolt`: a second, independent checker of every database the
+/// tools write (`bbolt check FILE` prints `OK`).
+///
+/// Panics when it is missing, always (CI or not): run `scripts/setup`.
+#[track_caller]
+pub fn bbolt_cli() -> PathBuf {
+    let p = repo_root()
+        .join(".deps")
+        .join("bbolt")
+        .join("bin")
+        .join("bbolt");
+    if !is_executable(&p) {
+        panic!(
+            "the bbolt CLI {} is missing: run scripts/setup",
+            p.display()
+        );
+    }
+    p
+}

@@ -37,6 +37,39 @@ fn lock(children: &Children) -> MutexGuard<'_, Vec<Option<Child>>> {
     children.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// The TLS files of a cluster with mutual TLS on its client URLs: what each member serves and
+/// trusts, and the client files the harness's own etcdctl uses. Made from a generated
+/// [`TlsFiles`], or by a test for [`ClusterBuilder::tls_from`].
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    /// `--trusted-ca-file`: the CA bundle the members verify client certificates with.
+    pub trusted_ca: PathBuf,
+    /// `--cert-file`: the server certificate (and chain) the members present.
+    pub cert: PathBuf,
+    /// `--key-file`: the server key.
+    pub key: PathBuf,
+    /// `--cacert` of the harness's etcdctl: verifies the members' certificate.
+    pub client_cacert: PathBuf,
+    /// `--cert` of the harness's etcdctl: a client certificate the members accept.
+    pub client_cert: PathBuf,
+    /// `--key` of the harness's etcdctl.
+    pub client_key: PathBuf,
+}
+
+impl From<&TlsFiles> for ServerTls {
+    /// The server files of a generated PKI, with the `root` client certificate.
+    fn from(files: &TlsFiles) -> ServerTls {
+        ServerTls {
+            trusted_ca: files.ca.clone(),
+            cert: files.server_cert.clone(),
+            key: files.server_key.clone(),
+            client_cacert: files.ca.clone(),
+            client_cert: files.client_cert.clone(),
+            client_key: files.client_key.clone(),
+        }
+    }
+}
+
 /// Configures a cluster; made by [`Cluster::builder`].
 #[derive(Debug, Clone)]
 #[must_use = "a ClusterBuilder does nothing until .start()"]
@@ -45,8 +78,10 @@ pub struct ClusterBuilder {
     version: Version,
     /// How many members.
     members: usize,
-    /// Mutual TLS on client URLs.
+    /// Mutual TLS on client URLs with a generated PKI.
     tls: bool,
+    /// Mutual TLS on client URLs with the test's own files.
+    server_tls: Option<ServerTls>,
     /// Users, roles and `auth enable` after start.
     auth: bool,
     /// Extra etcd flags.
@@ -67,6 +102,18 @@ impl ClusterBuilder {
     /// --trusted-ca-file --cert-file --key-file` from a fresh [`TlsFiles`]. Peers stay plain http.
     pub fn tls(mut self) -> Self {
         self.tls = true;
+        self.server_tls = None;
+        self
+    }
+
+    /// Mutual TLS on the client URLs with certificates the test made itself (e.g. with
+    /// [`OpensslPki`](crate::OpensslPki)): members run with `--client-cert-auth` and
+    /// `files`' `--trusted-ca-file --cert-file --key-file`, and the harness's own etcdctl (start
+    /// probe, [`Cluster::etcdctl`], [`Cluster::put`]) uses its client files.
+    /// [`Cluster::tls_files`] is then `None`. Replaces [`tls`](Self::tls).
+    pub fn tls_from(mut self, files: ServerTls) -> Self {
+        self.tls = false;
+        self.server_tls = Some(files);
         self
     }
 
@@ -169,11 +216,16 @@ impl ClusterBuilder {
         let tls = self
             .tls
             .then(|| TlsFiles::generate(&dir.path().join("pki")));
+        let server_tls = match &tls {
+            Some(files) => Some(ServerTls::from(files)),
+            None => self.server_tls.clone(),
+        };
         let layout = Layout {
             version: self.version,
             dir: dir.path().to_path_buf(),
             members: (0..self.members).map(MemberSpec::new).collect(),
             tls,
+            server_tls,
             auth: self.auth,
             extra_args: self.extra_args.clone(),
             token: new_token(),
@@ -432,6 +484,7 @@ impl Cluster {
             version,
             members: 1,
             tls: false,
+            server_tls: None,
             auth: false,
             extra_args: Vec::new(),
             start_late: None,
@@ -610,7 +663,8 @@ impl Cluster {
 
     /// This version's `etcdctl` with `ETCDCTL_API=3` (every other inherited `ETCDCTL_*`/`ETCD_*`
     /// removed), `--endpoints` = every member's client URL, the `root` client certificate when
-    /// TLS is on, and `--user=root:rootpw` when auth is on. Add the subcommand with `.args()`.
+    /// TLS is on (with [`ClusterBuilder::tls_from`]: its client files), and `--user=root:rootpw`
+    /// when auth is on. Add the subcommand with `.args()`.
     pub fn etcdctl(&self) -> Command {
         self.etcdctl_as(self.layout.auth.then_some("root"))
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::must::Must;
-use crate::TlsFiles;
+use crate::ServerTls;
 
 /// Removes every inherited `ETCDCTL_*` and `ETCD_*` variable from `cmd`, so a developer's shell
 /// (or CI) cannot change what etcd or etcdctl do in a test.
@@ -25,9 +25,10 @@ pub(crate) fn base(bin: &Path) -> Command {
     cmd
 }
 
-/// Adds `--cacert/--cert/--key` for the `root` client certificate.
-pub(crate) fn add_tls(cmd: &mut Command, tls: &TlsFiles) {
-    cmd.arg(flag("--cacert", &tls.ca))
+/// Adds `--cacert/--cert/--key` for the cluster's own client certificate (`root`'s for a
+/// generated PKI).
+pub(crate) fn add_tls(cmd: &mut Command, tls: &ServerTls) {
+    cmd.arg(flag("--cacert", &tls.client_cacert))
         .arg(flag("--cert", &tls.client_cert))
         .arg(flag("--key", &tls.client_key));
 }

@@ -1,7 +1,8 @@
 //! Test harness for the etcd-snap workspace.
 //!
 //! Used only as a dev-dependency. It locates the etcd binaries that `scripts/setup` installs under
-//! `<repo>/.deps`, makes a throw-away test PKI with rcgen, and starts real etcd clusters (one or
+//! `<repo>/.deps`, makes a throw-away test PKI with rcgen (or, with [`OpensslPki`], the PKIs
+//! users make with the `openssl` command line), and starts real etcd clusters (one or
 //! three members, plain or mutual TLS, with or without auth) on free loopback ports. Everything is
 //! synchronous (`std::process`); a [`Cluster`] kills its processes and removes its temporary
 //! directory when dropped, also when the test panics, and its etcd processes die with the test
@@ -25,21 +26,26 @@ mod cluster;
 mod der;
 mod etcdctl;
 mod gateway;
+mod matrix;
 mod member;
 mod must;
+mod openssl_pki;
 mod ports;
 mod process;
 mod sshd;
 mod version;
 mod wait;
 
-pub use bins::{etcd_bin, etcd_bin_optional, repo_root};
+pub use bins::{bbolt_cli, etcd_bin, etcd_bin_optional, repo_root};
 pub use certs::TlsFiles;
 pub use cluster::{
-    pid_alive, Cluster, ClusterBuilder, Prepared, READER_PASSWORD, READER_PREFIX, ROOT_PASSWORD,
+    pid_alive, Cluster, ClusterBuilder, Prepared, ServerTls, READER_PASSWORD, READER_PREFIX,
+    ROOT_PASSWORD,
 };
 pub use etcdctl::{run, run_ok, CmdOutput};
 pub use gateway::{base64, Gateway};
+pub use matrix::run_on;
+pub use openssl_pki::{Issued, KeyAlg, OpensslPki, EXT_CA, EXT_CLIENT, EXT_SERVER};
 pub use ports::free_port;
 pub use sshd::Sshd;
 pub use version::Version;

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::etcdctl;
 use crate::must::Must;
-use crate::{etcd_bin, free_port, TlsFiles, Version};
+use crate::{etcd_bin, free_port, ServerTls, TlsFiles, Version};
 
 /// Name, ports and files of one member.
 #[derive(Debug, Clone)]
@@ -59,8 +59,10 @@ pub(crate) struct Layout {
     pub(crate) dir: PathBuf,
     /// The members, in order.
     pub(crate) members: Vec<MemberSpec>,
-    /// The PKI when client URLs use mutual TLS.
+    /// The generated PKI of [`ClusterBuilder::tls`](crate::ClusterBuilder::tls).
     pub(crate) tls: Option<TlsFiles>,
+    /// The files of mutual TLS on the client URLs (from `tls`, or a test's own), when it is on.
+    pub(crate) server_tls: Option<ServerTls>,
     /// Whether users are created and auth is enabled after start.
     pub(crate) auth: bool,
     /// Extra etcd flags for every member.
@@ -91,7 +93,7 @@ impl Layout {
 
     /// Member `i`'s client URL with scheme.
     pub(crate) fn client_url(&self, i: usize) -> String {
-        self.members[i].client_url(self.tls.is_some())
+        self.members[i].client_url(self.server_tls.is_some())
     }
 
     /// The `--initial-cluster` value.
@@ -128,11 +130,11 @@ impl Layout {
             .arg("--log-outputs=stderr")
             .arg("--heartbeat-interval=100")
             .arg("--election-timeout=1000");
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &self.server_tls {
             cmd.arg("--client-cert-auth")
-                .arg(format!("--trusted-ca-file={}", tls.ca.display()))
-                .arg(format!("--cert-file={}", tls.server_cert.display()))
-                .arg(format!("--key-file={}", tls.server_key.display()));
+                .arg(format!("--trusted-ca-file={}", tls.trusted_ca.display()))
+                .arg(format!("--cert-file={}", tls.cert.display()))
+                .arg(format!("--key-file={}", tls.key.display()));
         }
         cmd.args(&self.extra_args);
         let log_path = self.log_path(i);
@@ -164,13 +166,14 @@ impl Layout {
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
 
-    /// etcdctl of this version against the given members, with TLS files when TLS is on and
+    /// etcdctl of this version against the given members, with the client TLS files of
+    /// [`ServerTls`] when TLS is on and
     /// `--user=<user>:<password>` when `user` is given.
     pub(crate) fn etcdctl(&self, members: &[usize], user: Option<&str>) -> Command {
         let mut cmd = etcdctl::base(&etcd_bin(self.version, "etcdctl"));
         let eps: Vec<String> = members.iter().map(|&i| self.client_url(i)).collect();
         cmd.arg(format!("--endpoints={}", eps.join(",")));
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = &self.server_tls {
             etcdctl::add_tls(&mut cmd, tls);
         }
         if let Some(user) = user {
@@ -187,7 +190,7 @@ impl Layout {
     /// Whether member `i` reports itself healthy: `GET /health` for plain HTTP, or
     /// `etcdctl endpoint health` against it for TLS.
     pub(crate) fn probe(&self, i: usize) -> bool {
-        if self.tls.is_some() {
+        if self.server_tls.is_some() {
             let user = self.auth.then_some("root");
             let mut cmd = self.etcdctl(&[i], user);
             cmd.args([

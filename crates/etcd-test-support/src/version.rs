@@ -14,6 +14,10 @@ pub enum Version {
     V3_5,
     /// Debian sid's etcd 3.5.x; optional, see [`etcd_bin_optional`](crate::etcd_bin_optional).
     V3_5Sid,
+    /// The newest etcd 3.6.x, built by `scripts/setup` from its Go modules (the pin is there).
+    V3_6,
+    /// The newest etcd 3.7.x, built by `scripts/setup` from its Go modules (the pin is there).
+    V3_7,
 }
 
 impl Version {
@@ -32,13 +36,20 @@ impl Version {
         v
     }
 
+    /// The versions that `scripts/setup` builds from etcd's Go modules: 3.6.x and 3.7.x.
+    pub fn built_from_go() -> [Version; 2] {
+        [Version::V3_6, Version::V3_7]
+    }
+
     /// The name of its directory under `.deps` without the `etcd-` prefix:
-    /// `"3.4.23"`, `"3.5.1"` or `"sid"`.
+    /// `"3.4.23"`, `"3.5.1"`, `"sid"`, `"3.6"` or `"3.7"`.
     pub fn label(&self) -> &'static str {
         match self {
             Version::V3_4 => "3.4.23",
             Version::V3_5 => "3.5.1",
             Version::V3_5Sid => "sid",
+            Version::V3_6 => "3.6",
+            Version::V3_7 => "3.7",
         }
     }
 
@@ -53,12 +64,15 @@ impl Version {
     }
 
     /// The exact server version: `"3.4.23"`, `"3.5.1"`, or what `scripts/setup` wrote to
-    /// `.deps/etcd-sid/VERSION` (e.g. `"3.5.30"`); `None` for sid when it is not installed.
+    /// `.deps/etcd-<label>/VERSION` (e.g. `"3.5.30"`, `"3.6.16"`); `None` when that is missing.
     pub fn server_version(&self) -> Option<String> {
         match self {
             Version::V3_4 | Version::V3_5 => Some(self.label().to_string()),
-            Version::V3_5Sid => {
-                let file = crate::repo_root().join(".deps/etcd-sid/VERSION");
+            Version::V3_5Sid | Version::V3_6 | Version::V3_7 => {
+                let file = crate::repo_root()
+                    .join(".deps")
+                    .join(format!("etcd-{}", self.label()))
+                    .join("VERSION");
                 fs::read_to_string(file)
                     .ok()
                     .map(|s| s.trim().to_string())

@@ -1,12 +1,12 @@
-//! Proves the harness against real etcd 3.4.23 and 3.5.1 (and Debian sid's 3.5.x when
-//! installed): members start and answer, TLS and auth behave as documented, a 3-member cluster
+//! Proves the harness against every real etcd of the matrix (3.4.23, 3.5.1, Debian sid's 3.5.x
+//! when installed, 3.6.x and 3.7.x built from their Go modules): members start and answer, TLS and auth behave as documented, a 3-member cluster
 //! survives losing a member, and dropping a cluster leaves neither processes nor files.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use etcd_test_support::{
-    etcd_bin, etcd_bin_optional, free_port, pid_alive, run_ok, wait_until, Cluster, Version,
+    etcd_bin, etcd_matrix, free_port, pid_alive, run_ok, wait_until, Cluster, Version,
 };
 
 /// Runs `cmd`, returning (success, stdout + stderr).
@@ -42,22 +42,7 @@ fn put_get(v: Version) {
     );
 }
 
-#[test]
-fn single_member_3_4_put_get() {
-    put_get(Version::V3_4);
-}
-
-#[test]
-fn single_member_3_5_put_get() {
-    put_get(Version::V3_5);
-}
-
-#[test]
-fn single_member_sid_put_get_when_installed() {
-    if etcd_bin_optional(Version::V3_5Sid, "etcd").is_some() {
-        put_get(Version::V3_5Sid);
-    }
-}
+etcd_matrix!(put_get);
 
 fn tls(v: Version) {
     let c = Cluster::builder(v).tls().start();
@@ -109,15 +94,7 @@ fn tls(v: Version) {
     assert!(rsa.starts_with("-----BEGIN RSA PRIVATE KEY-----\n"));
 }
 
-#[test]
-fn tls_3_4_needs_client_certs() {
-    tls(Version::V3_4);
-}
-
-#[test]
-fn tls_3_5_needs_client_certs() {
-    tls(Version::V3_5);
-}
+etcd_matrix!(tls: V3_4, V3_5, V3_6, V3_7);
 
 fn auth(v: Version, with_tls: bool) {
     let mut b = Cluster::builder(v).auth();
@@ -147,24 +124,18 @@ fn auth(v: Version, with_tls: bool) {
     }
 }
 
-#[test]
-fn auth_3_4_root_and_reader() {
-    auth(Version::V3_4, false);
+fn auth_root_and_reader(v: Version) {
+    auth(v, false);
 }
+etcd_matrix!(auth_root_and_reader: V3_4, V3_5, V3_6, V3_7);
 
-#[test]
-fn auth_3_5_root_and_reader() {
-    auth(Version::V3_5, false);
+fn auth_over_tls_uses_cert_cn(v: Version) {
+    auth(v, true);
 }
+etcd_matrix!(auth_over_tls_uses_cert_cn: V3_5, V3_6, V3_7);
 
-#[test]
-fn auth_3_5_over_tls_uses_cert_cn() {
-    auth(Version::V3_5, true);
-}
-
-#[test]
-fn three_members_3_5_survive_losing_one() {
-    let mut c = Cluster::builder(Version::V3_5).members(3).start();
+fn three_members_survive_losing_one(v: Version) {
+    let mut c = Cluster::builder(v).members(3).start();
     assert_eq!(c.len(), 3);
     assert_eq!(c.member_name(2), "m2");
     assert_eq!(c.peer_urls().len(), 3);
@@ -203,6 +174,7 @@ fn three_members_3_5_survive_losing_one() {
     assert!(!c.is_running(0));
     run_ok(c.etcdctl_on(&[1, 2], None).args(["endpoint", "health"]));
 }
+etcd_matrix!(three_members_survive_losing_one: V3_5, V3_6, V3_7);
 
 #[test]
 fn drop_leaves_no_process_and_no_dir() {
@@ -282,6 +254,17 @@ fn binaries_are_where_setup_puts_them() {
     let r = std::panic::catch_unwind(|| etcd_bin(Version::V3_4, "etcdutl"));
     assert!(r.is_err(), "etcd 3.4 has no etcdutl");
     assert!(Version::available().len() >= 2);
+    for v in Version::built_from_go() {
+        for tool in ["etcd", "etcdctl", "etcdutl"] {
+            assert!(etcd_bin(v, tool).is_file());
+        }
+        let exact = v.server_version().unwrap_or_default();
+        assert!(
+            exact.starts_with(&format!("{}.", v.label())),
+            "{v}: .deps/etcd-{}/VERSION says {exact:?}",
+            v.label()
+        );
+    }
 }
 
 #[test]

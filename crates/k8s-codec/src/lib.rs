@@ -51,7 +51,8 @@
 //! while encoding wrote its zero value back (now decoded as Go's zero value); map keys over 1024
 //! characters written as implicit keys (now explicit over 128 bytes, as Go does); a top-level
 //! block scalar's lines at column 0, read as document markers (now indented by 2, as Go does).
-//! No panic was found. yaml-rust2 reads `0x-22` as an integer where YAML 1.1, 1.2 and Go read a
+//! No panic was found. December 2026, with `-- -malloc_limit_mb=64` (any single allocation above
+//! 64 MiB is a finding): `decode` 21 min, 677k executions, nothing found. yaml-rust2 reads `0x-22` as an integer where YAML 1.1, 1.2 and Go read a
 //! string; the `yaml` target skips that parser quirk.
 //!
 //! # Regenerating the schema

@@ -58,10 +58,11 @@ pub use error::{Error, Result};
 use node::{BranchItem, Item, Node, HEADER};
 
 use crate::meta::{Meta, PGID_NO_FREELIST};
-use crate::page::{PageHeader, BUCKET_LEAF_FLAG, FREELIST_PAGE_FLAG, META_PAGE_FLAG};
+use crate::page::{
+    max_run_pages, PageHeader, BUCKET_LEAF_FLAG, FREELIST_PAGE_FLAG, META_PAGE_FLAG,
+};
 
-/// Largest key bbolt accepts (`MaxKeySize`).
-pub const MAX_KEY_SIZE: usize = 32768;
+pub use crate::page::MAX_KEY_SIZE;
 /// Largest value bbolt accepts (`MaxValueSize`).
 pub const MAX_VALUE_SIZE: usize = (1 << 31) - 2;
 /// bbolt's default fill percent for splits.
@@ -334,6 +335,16 @@ impl Editor {
                 format!(
                     "{} overflow pages reach past the high-water mark {hwm}",
                     h.overflow
+                ),
+            ));
+        }
+        let max = max_run_pages(h.kind(), ps, hwm);
+        if pages > max {
+            return Err(Error::corrupt(
+                id,
+                format!(
+                    "{} overflow pages are more than a page of flags 0x{:02x} can span ({max} pages)",
+                    h.overflow, h.flags
                 ),
             ));
         }

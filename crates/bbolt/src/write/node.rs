@@ -8,14 +8,14 @@
 use std::ops::Range;
 
 use super::error::{Error, Result};
-use crate::page::{PageHeader, BRANCH_PAGE_FLAG, BUCKET_LEAF_FLAG, LEAF_PAGE_FLAG};
+use crate::page::{
+    PageHeader, BRANCH_PAGE_FLAG, BUCKET_LEAF_FLAG, LEAF_PAGE_FLAG, MIN_KEYS_PER_PAGE,
+};
 
 /// Page header size.
 pub(super) const HEADER: usize = 16;
 /// Branch or leaf element size.
 pub(super) const ELEM: usize = 16;
-/// bbolt's `MinKeysPerPage`, used by its split logic.
-const MIN_KEYS_PER_PAGE: usize = 2;
 
 /// A leaf element, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]

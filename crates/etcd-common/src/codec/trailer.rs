@@ -23,9 +23,15 @@ pub enum Trailer {
     Absent,
 }
 
+/// Length of the trailer: a SHA-256.
+pub const TRAILER_LEN: u64 = 32;
+/// etcd's rule: a snapshot with a trailer is `TRAILER_LEN` bytes past a multiple of this
+/// (`hasChecksum := (size % 512) == sha256.Size` in etcd's snapshot restore).
+const TRAILER_ALIGN: u64 = 512;
+
 /// Whether a stream of `len` bytes ends in a trailer, by etcd's rule.
 pub fn has_trailer(len: u64) -> bool {
-    len % 512 == 32
+    len % TRAILER_ALIGN == TRAILER_LEN
 }
 
 /// A failed copy: which side failed.
@@ -149,7 +155,7 @@ pub fn file_trailer(file: &File, len: u64) -> io::Result<Trailer> {
     if !has_trailer(len) {
         return Ok(Trailer::Absent);
     }
-    let data_len = len - 32;
+    let data_len = len - TRAILER_LEN;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut offset = 0u64;

@@ -1,6 +1,11 @@
 //! JSON written byte for byte as Go's `encoding/json` writes it (what etcdctl prints): compact, and
-//! with `<`, `>`, `&`, U+2028 and U+2029 escaped inside strings.
+//! with `<`, `>`, `&`, U+2028 and U+2029 escaped inside strings. What JSON allows raw but a
+//! terminal acts on (DEL, the C1 controls such as U+009B CSI) or that reorders what it shows
+//! (bidi overrides, zero-width characters: every character [`super::escape::needs_escape`]
+//! flags) is escaped too (`\u009b`): the JSON decodes to the same strings and never drives a
+//! terminal.
 
+use super::escape::needs_escape;
 use serde::Serialize;
 use std::io;
 
@@ -21,6 +26,12 @@ impl serde_json::ser::Formatter for GoFormatter {
                 '&' => "\\u0026",
                 '\u{2028}' => "\\u2028",
                 '\u{2029}' => "\\u2029",
+                c if c >= '\u{7f}' && needs_escape(c) => {
+                    writer.write_all(&fragment.as_bytes()[start..at])?;
+                    write!(writer, "\\u{:04x}", c as u32)?;
+                    start = at + c.len_utf8();
+                    continue;
+                }
                 _ => continue,
             };
             writer.write_all(&fragment.as_bytes()[start..at])?;
@@ -43,6 +54,26 @@ pub fn to_line<T: Serialize + ?Sized>(value: &T) -> String {
     String::from_utf8(out).unwrap_or_else(|_| "null\n".into())
 }
 
+/// Escapes DEL, the C1 controls and the other characters [`needs_escape`] flags (those JSON
+/// allows raw) in JSON text written by another formatter (serde_json's pretty printer): outside
+/// strings JSON has only ASCII punctuation and whitespace, so each such character is inside a
+/// string, where `\uXXXX` means the same. Text without them is returned as it is.
+pub fn escape_controls(text: String) -> String {
+    let is_control = |c: char| c >= '\u{7f}' && needs_escape(c);
+    if !text.contains(is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if is_control(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +85,25 @@ mod tests {
             to_line(&v),
             "{\"error\":\"a \\u003cb\\u003e \\u0026 c\\u2028\",\"n\":1}\n"
         );
+    }
+
+    #[test]
+    fn del_and_c1_are_escaped_and_decode_back() {
+        let key = "k\u{1b}[2J\u{7f}\u{9b}\u{85}é\u{202e}";
+        let line = to_line(&serde_json::json!({ "key": key }));
+        assert_eq!(
+            line,
+            "{\"key\":\"k\\u001b[2J\\u007f\\u009b\\u0085é\\u202e\"}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        assert_eq!(back["key"], key);
+        let pretty = serde_json::to_string_pretty(&serde_json::json!([key])).unwrap_or_default();
+        let safe = escape_controls(pretty);
+        assert!(
+            !safe.contains(|c: char| c.is_control() && c != '\n'),
+            "{safe}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap_or_default();
+        assert_eq!(back[0], key);
     }
 }

@@ -1,8 +1,11 @@
 //! Output formats shared by the tools: `-w simple|json|table`, etcdctl's table layout, and JSON
 //! written the way Go's encoder writes it.
 
+pub mod escape;
 pub mod json;
 pub mod table;
+
+pub use escape::{escape, escape_bytes};
 
 use crate::args::{Args, Env, Opt};
 use crate::error::{Error, Result};
@@ -78,7 +81,10 @@ pub fn finish(result: Result<crate::ExitCode>) -> std::process::ExitCode {
         Ok(code) => code.into(),
         Err(err) if err.is_quiet() => err.code.into(),
         Err(err) => {
-            let _ = writeln!(std::io::stderr(), "Error: {err}");
+            // Messages name keys, paths and names that came from input: whatever a message was
+            // built from, no control character reaches the terminal.
+            let message = err.to_string();
+            let _ = writeln!(std::io::stderr(), "Error: {}", escape(&message));
             err.code.into()
         }
     }

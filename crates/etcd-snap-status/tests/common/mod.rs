@@ -97,40 +97,55 @@ pub fn sh_ok(script: &str) -> String {
     out.stdout
 }
 
-/// `etcdutl snapshot status FILE -w FORMAT` of etcd 3.5.1 (the reference).
+/// `etcdutl snapshot status FILE -w FORMAT` of etcd 3.5.1.
 #[track_caller]
 pub fn etcdutl_status(path: &Path, format: &str) -> String {
-    let out: Out = Command::new(etcd_bin(Version::V3_5, "etcdutl"))
+    reference_status(Version::V3_5, path, format)
+}
+
+/// `etcdctl snapshot status FILE -w FORMAT` of etcd 3.4.23.
+#[track_caller]
+pub fn etcdctl34_status(path: &Path, format: &str) -> String {
+    reference_status(Version::V3_4, path, format)
+}
+
+/// What etcd `v` itself prints for `snapshot status FILE -w FORMAT`: its `etcdutl`, or for 3.4
+/// (which has none) its `etcdctl` with `ETCDCTL_API=3`.
+#[track_caller]
+pub fn reference_status(v: Version, path: &Path, format: &str) -> String {
+    let mut cmd = match v {
+        Version::V3_4 => {
+            let mut c = Command::new(etcd_bin(v, "etcdctl"));
+            c.env("ETCDCTL_API", "3");
+            c
+        }
+        _ => {
+            let mut c = Command::new(etcd_bin(v, "etcdutl"));
+            c.env_remove("ETCDCTL_API");
+            c
+        }
+    };
+    let out: Out = cmd
         .args(["snapshot", "status", &s(path), "-w", format])
-        .env_remove("ETCDCTL_API")
         .output()
         .expect("run etcdutl")
         .into();
     assert_eq!(
         out.code,
         0,
-        "etcdutl snapshot status {}: {out:?}",
+        "{v} snapshot status {}: {out:?}",
         path.display()
     );
     out.stdout
 }
 
-/// `etcdctl snapshot status FILE -w FORMAT` of etcd 3.4.23.
-#[track_caller]
-pub fn etcdctl34_status(path: &Path, format: &str) -> String {
-    let out: Out = Command::new(etcd_bin(Version::V3_4, "etcdctl"))
-        .env("ETCDCTL_API", "3")
-        .args(["snapshot", "status", &s(path), "-w", format])
-        .output()
-        .expect("run etcdctl 3.4")
-        .into();
-    assert_eq!(
-        out.code,
-        0,
-        "etcdctl 3.4 snapshot status {}: {out:?}",
-        path.display()
-    );
-    out.stdout
+/// The `--as-etcdutl` value that reproduces etcd `v`'s `snapshot status` (3.4: 3.5's).
+pub fn as_etcdutl(v: Version) -> &'static str {
+    match v {
+        Version::V3_4 | Version::V3_5 | Version::V3_5Sid => "3.5",
+        Version::V3_6 => "3.6",
+        Version::V3_7 => "3.7",
+    }
 }
 
 /// Saves a snapshot of member 0 with this version's `etcdctl snapshot save` into `dir/name`.
@@ -178,61 +193,64 @@ pub fn assert_ok(out: Out, what: &str) -> String {
     out.stdout
 }
 
-/// Our JSON report of `path` (plus `extra` flags), checked against etcdutl's: etcdutl's four
-/// fields come first, byte for byte, then ours. `simple` and `table` must equal etcdutl's
-/// byte for byte. Returns our parsed JSON.
+/// Our report of `path` (plus `extra` flags) against `reference`'s `snapshot status` on the same
+/// file: `simple` and `table` byte for byte, and etcdutl's JSON fields first in ours, byte for
+/// byte, then ours. Returns our parsed JSON.
 #[track_caller]
-pub fn assert_matches_etcdutl(path: &Path, extra: &[&str], what: &str) -> Value {
-    let p = s(path);
-    let ours = |format: &str| {
-        let mut args = vec![p.as_str(), "-w", format];
-        args.extend_from_slice(extra);
-        assert_ok(status(&args), &format!("{what}: -w {format}"))
-    };
-    let (json_ours, simple_ours, table_ours) = (ours("json"), ours("simple"), ours("table"));
-    let json_ref = etcdutl_status(path, "json");
-    let prefix = json_ref
-        .trim_end()
-        .strip_suffix('}')
-        .expect("etcdutl JSON ends with }");
-    assert!(
-        json_ours.starts_with(&format!("{prefix},")),
-        "{what}: JSON does not start with etcdutl's fields\n ours: {json_ours}\n etcdutl: {json_ref}"
-    );
-    assert!(
-        json_ours.ends_with("}\n"),
-        "{what}: JSON is one line: {json_ours:?}"
-    );
-    assert_eq!(json_ours.lines().count(), 1, "{what}: JSON is one line");
-    assert_eq!(
-        simple_ours,
-        etcdutl_status(path, "simple"),
-        "{what}: -w simple"
-    );
-    assert_eq!(
-        table_ours,
-        etcdutl_status(path, "table"),
-        "{what}: -w table"
-    );
-    json(&json_ours)
-}
-
-/// The same for etcd 3.4's `etcdctl snapshot status` (same format as etcdutl 3.5).
-#[track_caller]
-pub fn assert_matches_etcdctl34(path: &Path, what: &str) {
+pub fn assert_matches(reference: Version, path: &Path, extra: &[&str], what: &str) -> Value {
     let p = s(path);
     for format in ["simple", "table", "json"] {
-        let ours = assert_ok(status(&[&p, "-w", format]), what);
-        let theirs = etcdctl34_status(path, format);
-        if format == "json" {
-            let prefix = theirs.trim_end().strip_suffix('}').unwrap();
-            assert!(
-                ours.starts_with(&format!("{prefix},")),
-                "{what}: ours {ours} vs etcdctl 3.4 {theirs}"
-            );
-        } else {
-            assert_eq!(ours, theirs, "{what}: -w {format} vs etcdctl 3.4");
+        let mut args = vec![p.as_str(), "-w", format];
+        args.extend_from_slice(extra);
+        let ours = assert_ok(status(&args), &format!("{what}: {args:?}"));
+        let theirs = reference_status(reference, path, format);
+        if format != "json" {
+            assert_eq!(ours, theirs, "{what}: {args:?} vs {reference}");
+            continue;
         }
+        let prefix = theirs
+            .trim_end()
+            .strip_suffix('}')
+            .expect("etcd's JSON ends with }");
+        assert!(
+            ours.starts_with(&format!("{prefix},")),
+            "{what}: {args:?}: JSON does not start with {reference}'s fields\n ours: {ours}\n {reference}: {theirs}"
+        );
+        assert!(ours.ends_with("}\n"), "{what}: JSON is one line: {ours:?}");
+        assert_eq!(ours.lines().count(), 1, "{what}: JSON is one line");
+        return json(&ours);
+    }
+    unreachable!()
+}
+
+/// Our default report of a snapshot that etcd `v` wrote equals `v`'s own `snapshot status`
+/// (etcdutl; etcdctl for 3.4), and `--as-etcdutl` of `v` changes nothing. Returns our JSON.
+#[track_caller]
+pub fn assert_matches_etcdutl_of(v: Version, path: &Path, extra: &[&str], what: &str) -> Value {
+    let report = assert_matches(v, path, extra, what);
+    let mut with_flag = extra.to_vec();
+    with_flag.extend(["--as-etcdutl", as_etcdutl(v)]);
+    let flagged = assert_ok(
+        status(&[&[s(path).as_str(), "-w", "json"][..], &with_flag].concat()),
+        what,
+    );
+    assert_eq!(
+        json(&flagged),
+        report,
+        "{what}: --as-etcdutl {}",
+        as_etcdutl(v)
+    );
+    report
+}
+
+/// `--as-etcdutl X` on `path` equals the real etcdutl X on it, for X = 3.5, 3.6, 3.7 (and
+/// etcd 3.4's etcdctl for 3.5's format).
+#[track_caller]
+pub fn assert_as_every_etcdutl(path: &Path, extra: &[&str], what: &str) {
+    for reference in [Version::V3_4, Version::V3_5, Version::V3_6, Version::V3_7] {
+        let mut args = extra.to_vec();
+        args.extend(["--as-etcdutl", as_etcdutl(reference)]);
+        assert_matches(reference, path, &args, &format!("{what} as {reference}"));
     }
 }
 

@@ -4,8 +4,8 @@
 //! Why it exists: `etcd-snap-get` decodes values from backups that arrive from anywhere. For every
 //! input: `type_meta` and `decode_protobuf` must not panic; on success `to_yaml`,
 //! `strip_server_fields` and `encode_protobuf` must not panic, and `encode(decode(x))` must decode
-//! again to the same JSON (the invariant is asserted). Run with `cargo +nightly fuzz run decode`
-//! from `crates/k8s-codec`; seed `fuzz/corpus/decode/` with `tests/fixtures/*.pb`. Crashes found
+//! again to the same JSON (the invariant is asserted). Run with an allocation bound,
+//! `RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -malloc_limit_mb=64`, from `crates/k8s-codec`; seed `fuzz/corpus/decode/` with `tests/fixtures/*.pb`. Crashes found
 //! become unit tests in `tests/malformed.rs`.
 
 #![no_main]
