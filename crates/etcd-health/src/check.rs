@@ -1,7 +1,7 @@
 //! The health check of one endpoint, as `etcdctl endpoint health` 3.5 does it, plus the member's
 //! status for the JSON report.
 
-use etcd_client::{AlarmAction, AlarmType};
+use etcd_client::{AlarmAction, AlarmType, GetOptions};
 use etcd_common::client::{self, FailureKind};
 use etcd_common::conn::{ConnConfig, Endpoint};
 use etcd_common::duration::format_go;
@@ -57,6 +57,9 @@ pub struct MemberStatus {
     pub version: String,
     /// Whether the member is a learner.
     pub is_learner: bool,
+    /// The storage version of its database (etcd 3.6+: `3.6.0`); absent before 3.6.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub storage_version: String,
 }
 
 impl EndpointHealth {
@@ -112,6 +115,9 @@ pub async fn endpoint(ep: &Endpoint, conn: &ConnConfig) -> EndpointHealth {
     };
     // A user without read access to `health` still proves that the quorum answered.
     if let Err(e) = read {
+        if is_learner_refusal(&e) {
+            return learner(ep, client, conn).await;
+        }
         if e.kind != FailureKind::PermissionDenied {
             result.health = false;
             result.error = e.message;
@@ -151,27 +157,87 @@ pub async fn endpoint(ep: &Endpoint, conn: &ConnConfig) -> EndpointHealth {
         }
     }
     if let Ok(status) = client::with_timeout(timeout, client.status()).await {
-        let header = status.header();
-        let member_id = header.map(|h| h.member_id()).unwrap_or(0);
-        result.status = Some(MemberStatus {
-            member_id: format!("{member_id:x}"),
-            cluster_id: format!("{:x}", header.map(|h| h.cluster_id()).unwrap_or(0)),
-            is_leader: member_id != 0 && status.leader() == member_id,
-            leader: if status.leader() == 0 {
-                String::new()
-            } else {
-                format!("{:x}", status.leader())
-            },
-            revision: header.map(|h| h.revision()).unwrap_or(0),
-            raft_term: status.raft_term(),
-            raft_index: status.raft_index(),
-            db_size: status.db_size(),
-            db_size_in_use: status.raft_used_db_size(),
-            version: status.version().to_string(),
-            is_learner: status.is_learner(),
-        });
+        result.status = Some(member_status(&status));
     }
     result
+}
+
+/// The server's answer to a linearizable read on a learner (etcd 3.4+): `FailedPrecondition`,
+/// "etcdserver: rpc not supported for learner".
+fn is_learner_refusal(e: &client::ClientError) -> bool {
+    e.message.contains("rpc not supported for learner")
+}
+
+/// Checks a learner, which refuses the linearizable read and the alarm list by design: it is
+/// healthy when it serves a serializable read of `health` and follows a leader. (etcdctl reports
+/// every learner unhealthy, "rpc not supported for learner", so `--cluster` fails on every
+/// cluster that is adding a member as a learner.) `took` is the time of the serializable read.
+async fn learner(ep: &Endpoint, mut client: client::Client, conn: &ConnConfig) -> EndpointHealth {
+    let timeout = conn.command_timeout;
+    let start = Instant::now();
+    let read = client::with_timeout(
+        timeout,
+        client.get("health", Some(GetOptions::new().with_serializable())),
+    )
+    .await;
+    let took = format_go(start.elapsed());
+    let mut result = EndpointHealth {
+        endpoint: ep.text.clone(),
+        health: false,
+        took,
+        error: String::new(),
+        error_kind: None,
+        alarms: Vec::new(),
+        status: None,
+    };
+    if let Err(e) = read {
+        if e.kind != FailureKind::PermissionDenied {
+            result.error = format!("learner: {}", e.message);
+            result.error_kind = Some(kind_name(e.kind));
+            return result;
+        }
+    }
+    match client::with_timeout(timeout, client.status()).await {
+        Ok(status) => {
+            let status = member_status(&status);
+            if status.leader.is_empty() {
+                result.error = "learner: it has no leader".into();
+                result.error_kind = Some("server");
+            } else {
+                result.health = true;
+            }
+            result.status = Some(status);
+        }
+        Err(e) => {
+            result.error = format!("learner: cannot read its status: {}", e.message);
+            result.error_kind = Some(kind_name(e.kind));
+        }
+    }
+    result
+}
+
+/// The member's status with IDs as hex strings.
+fn member_status(status: &etcd_client::StatusResponse) -> MemberStatus {
+    let header = status.header();
+    let member_id = header.map(|h| h.member_id()).unwrap_or(0);
+    MemberStatus {
+        member_id: format!("{member_id:x}"),
+        cluster_id: format!("{:x}", header.map(|h| h.cluster_id()).unwrap_or(0)),
+        is_leader: member_id != 0 && status.leader() == member_id,
+        leader: if status.leader() == 0 {
+            String::new()
+        } else {
+            format!("{:x}", status.leader())
+        },
+        revision: header.map(|h| h.revision()).unwrap_or(0),
+        raft_term: status.raft_term(),
+        raft_index: status.raft_index(),
+        db_size: status.db_size(),
+        db_size_in_use: status.raft_used_db_size(),
+        version: status.version().to_string(),
+        is_learner: status.is_learner(),
+        storage_version: status.storage_version().to_string(),
+    }
 }
 
 /// etcdctl's alarm names.

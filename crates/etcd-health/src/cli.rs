@@ -47,6 +47,8 @@ pub fn help() -> String {
 etcd-health {version}
 Checks that etcd endpoints are healthy: each answers a linearizable read (a user without
 read access still proves the quorum works) and no alarm (NOSPACE, CORRUPT) is active.
+A learner (which refuses linearizable reads) is healthy when it serves a serializable read
+and follows a leader; learners do not count towards --min-healthy quorum.
 
 USAGE:
     etcd-health [OPTIONS]

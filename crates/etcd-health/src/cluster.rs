@@ -1,5 +1,5 @@
-//! `--cluster`: the endpoints to check are every member's client URLs, from the member list of the
-//! first given endpoint that answers.
+//! `--cluster`: the endpoints to check are every member's client URLs (learners' too), from the
+//! member list of the first given endpoint that answers.
 
 use etcd_common::client;
 use etcd_common::conn::{ConnConfig, Endpoint};
@@ -9,7 +9,8 @@ use etcd_common::conn::{ConnConfig, Endpoint};
 pub struct Discovered {
     /// Every member's client URLs, in member-list order (members not yet started have none).
     pub endpoints: Vec<Endpoint>,
-    /// How many members the cluster has, started or not: the base of the quorum.
+    /// How many voting members the cluster has, started or not: the base of the quorum.
+    /// Learners do not vote, so they are not counted.
     pub members: usize,
 }
 
@@ -39,10 +40,17 @@ pub async fn discover(conn: &ConnConfig) -> Result<Discovered, String> {
                 }
                 return Ok(Discovered {
                     endpoints,
-                    members: list.members().len(),
+                    members: list.members().iter().filter(|m| !m.is_learner()).count(),
                 });
             }
-            Err(e) => failures.push(format!("{}: {}", ep.text, e.message)),
+            Err(e) => {
+                let hint = if e.message.contains("rpc not supported for learner") {
+                    " (a learner cannot list the members: give a voting member's endpoint)"
+                } else {
+                    ""
+                };
+                failures.push(format!("{}: {}{hint}", ep.text, e.message));
+            }
         }
     }
     Err(format!(

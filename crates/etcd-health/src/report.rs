@@ -45,9 +45,14 @@ pub fn verdict(outcome: &Outcome, min: MinHealthy) -> Verdict {
             code: ExitCode::CheckFailed,
         };
     };
+    // With --cluster the base is the voting members: a learner's health is reported and
+    // required by `--min-healthy all`, but it does not count towards a quorum.
+    let counts =
+        |r: &&EndpointHealth| members.is_none() || !r.status.as_ref().is_some_and(|s| s.is_learner);
     let healthy: BTreeSet<String> = results
         .iter()
         .filter(|r| r.health)
+        .filter(counts)
         .map(|r| match &r.status {
             Some(s) => s.member_id.clone(),
             None => r.endpoint.clone(),
@@ -89,7 +94,13 @@ pub fn print(outcome: &Outcome, verdict: &Verdict, options: &Options) -> Result<
     match options.format {
         Format::Simple => {
             for r in results {
-                if r.health {
+                let learner = r.status.as_ref().filter(|s| s.is_learner);
+                if let (true, Some(status)) = (r.health, learner) {
+                    print_stdout(&format!(
+                        "{} is healthy: learner, follows leader {}: took = {}\n",
+                        r.endpoint, status.leader, r.took
+                    ))?;
+                } else if r.health {
                     print_stdout(&format!(
                         "{} is healthy: successfully committed proposal: took = {}\n",
                         r.endpoint, r.took

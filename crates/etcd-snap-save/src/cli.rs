@@ -59,7 +59,8 @@ USAGE:
 OPTIONS:
       --force                    replace FILE if it exists
       --prefer leader|follower   try this kind of member first (with several --endpoints);
-                                 without it the endpoints are tried in the order given
+                                 without it the endpoints are tried in the order given;
+                                 a learner is tried last (its snapshot may lag; a warning)
       --compress[=LEVEL]         compress with zstd (LEVEL 1-19, default 3)
       --compress-threads N       zstd worker threads [default: 0, on the main thread]
   -r, --recipient KEY            encrypt with age to KEY (age1... or an ssh-ed25519/ssh-rsa

@@ -18,6 +18,7 @@ use etcd_common::progress::{self, Progress};
 use etcd_common::{Error, ExitCode, Result};
 use report::Summary;
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::rc::Rc;
 use std::time::Instant;
@@ -99,20 +100,64 @@ struct Started {
     endpoint: Endpoint,
     member_id: u64,
     revision: i64,
+    /// Whether the member is a learner (its snapshot may lag behind the cluster).
+    is_learner: bool,
     stream: etcd_client::SnapshotStreaming,
     first: etcd_client::SnapshotResponse,
     /// Keeps the connection open while the stream runs.
     _client: Client,
 }
 
-/// Takes the snapshot from the first endpoint that starts streaming and writes it out.
+/// What [`start`] does with a learner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Learners {
+    /// Leave it for later: other endpoints are left to try.
+    Defer,
+    /// Take its snapshot.
+    Accept,
+}
+
+/// Why [`start`] did not start a stream.
+enum NotStarted {
+    /// The endpoint failed.
+    Failed(ClientError),
+    /// The member is a learner and [`Learners::Defer`] was asked.
+    Learner,
+}
+
+impl From<ClientError> for NotStarted {
+    fn from(e: ClientError) -> Self {
+        NotStarted::Failed(e)
+    }
+}
+
+/// Takes the snapshot from the first endpoint that starts streaming and writes it out. Learners
+/// come last: a learner serves snapshots (etcd allows it) but its copy may lag behind the
+/// voting members, so it is used only when no voting member among the endpoints can stream.
 pub async fn save(options: &Options) -> Result<Summary> {
     let destination = Destination::open(&options.target, options.force)?;
     let mut failures: Vec<(Endpoint, ClientError)> = Vec::new();
-    for endpoint in ordered_endpoints(options).await {
-        match start(&endpoint, options).await {
-            Ok(started) => return transfer(started, destination, options).await,
-            Err(e) => {
+    let ordered = ordered_endpoints(options).await;
+    let policy = if ordered.len() > 1 {
+        Learners::Defer
+    } else {
+        Learners::Accept
+    };
+    let mut queue: VecDeque<(Endpoint, Learners)> =
+        ordered.into_iter().map(|ep| (ep, policy)).collect();
+    while let Some((endpoint, policy)) = queue.pop_front() {
+        match start(&endpoint, options, policy).await {
+            Ok(started) => {
+                if started.is_learner {
+                    eprintln!(
+                        "Warning: {} is a learner: its snapshot may lag behind the voting members",
+                        endpoint.text
+                    );
+                }
+                return transfer(started, destination, options).await;
+            }
+            Err(NotStarted::Learner) => queue.push_back((endpoint, Learners::Accept)),
+            Err(NotStarted::Failed(e)) => {
                 if options.conn.endpoints.len() > 1 {
                     eprintln!(
                         "Warning: {}: {} (trying the next endpoint)",
@@ -191,10 +236,18 @@ async fn ordered_endpoints(options: &Options) -> Vec<Endpoint> {
 }
 
 /// Connects, reads the member's status, opens the snapshot stream and waits for its first message.
-async fn start(endpoint: &Endpoint, options: &Options) -> Result<Started, ClientError> {
+async fn start(
+    endpoint: &Endpoint,
+    options: &Options,
+    learners: Learners,
+) -> Result<Started, NotStarted> {
     let timeout = options.conn.command_timeout;
     let mut client = client::connect(endpoint, &options.conn).await?;
     let status = client::with_timeout(timeout, client.status()).await?;
+    let is_learner = status.is_learner();
+    if is_learner && learners == Learners::Defer {
+        return Err(NotStarted::Learner);
+    }
     let header = status.header();
     let member_id = header.map(|h| h.member_id()).unwrap_or(0);
     let revision = header.map(|h| h.revision()).unwrap_or(0);
@@ -208,6 +261,7 @@ async fn start(endpoint: &Endpoint, options: &Options) -> Result<Started, Client
         endpoint: endpoint.clone(),
         member_id,
         revision,
+        is_learner,
         stream,
         first,
         _client: client,
@@ -241,11 +295,15 @@ async fn transfer(
         endpoint,
         member_id,
         revision,
+        is_learner,
         mut stream,
         first,
         _client,
     } = started;
     let begin = Instant::now();
+    // etcd 3.6+ names the storage version of the database in every message (etcdctl 3.6 takes
+    // it from the first one); older servers leave the field empty.
+    let storage_version = Some(first.version().to_string()).filter(|v| !v.is_empty());
     let written = Rc::new(Cell::new(0u64));
     let mut check = StreamCheck::new();
     let mut progress = Progress::new(
@@ -299,7 +357,9 @@ async fn transfer(
         },
         endpoint: endpoint.text.clone(),
         member_id: format!("{member_id:x}"),
+        is_learner,
         revision,
+        storage_version,
         db_size: check.total().unwrap_or(0),
         bytes_written: written.get(),
         sha256: stream::hex(&sha256),

@@ -18,8 +18,15 @@ pub struct Summary {
     pub endpoint: String,
     /// Its member ID, hex.
     pub member_id: String,
+    /// Whether that member is a learner (JSON `isLearner`, only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_learner: bool,
     /// The store revision when the snapshot started.
     pub revision: i64,
+    /// The storage version the server sent with the snapshot (etcd 3.6+, e.g. `3.6.0`; what
+    /// etcdctl 3.6 prints as `Server version`). `None` when the server sent none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_version: Option<String>,
     /// Bytes of the database (without the trailer).
     pub db_size: u64,
     /// Bytes written to the destination (after compression and encryption).
@@ -47,10 +54,14 @@ impl Summary {
 pub fn print(summary: &Summary, options: &Options) -> Result<()> {
     let text = match options.format {
         Format::Simple => {
-            let first = match &summary.path {
+            let mut first = match &summary.path {
                 Some(path) => format!("Snapshot saved at {path}"),
                 None => "Snapshot written to stdout".to_string(),
             };
+            // etcdctl 3.6+ prints this second line when the server names a storage version.
+            if let Some(version) = &summary.storage_version {
+                first.push_str(&format!("\nServer version {version}"));
+            }
             format!(
                 "{first}\nendpoint={} member={} revision={} db_size={} written={} sha256={} elapsed={:.3}s rate={}\n",
                 summary.endpoint,
@@ -64,12 +75,12 @@ pub fn print(summary: &Summary, options: &Options) -> Result<()> {
             )
         }
         Format::Json => json::to_line(summary),
-        Format::Table => table::render(
-            &[
+        Format::Table => {
+            let mut header = vec![
                 "path", "endpoint", "member", "revision", "db size", "written", "sha256",
                 "elapsed", "rate",
-            ],
-            &[vec![
+            ];
+            let mut row = vec![
                 summary.path.clone().unwrap_or_else(|| "-".into()),
                 summary.endpoint.clone(),
                 summary.member_id.clone(),
@@ -79,8 +90,14 @@ pub fn print(summary: &Summary, options: &Options) -> Result<()> {
                 summary.sha256.clone(),
                 format!("{:.3}s", summary.elapsed_seconds),
                 summary.rate(),
-            ]],
-        ),
+            ];
+            // Only when the server names one, so that 3.4/3.5 tables stay as they were.
+            if let Some(version) = &summary.storage_version {
+                header.push("storage version");
+                row.push(version.clone());
+            }
+            table::render(&header, &[row])
+        }
     };
     if summary.path.is_some() {
         print_stdout(&text)

@@ -1,9 +1,11 @@
-//! etcd-snap-save against real etcd 3.4 and 3.5: the same bytes as `etcdctl snapshot save`, files that
-//! are complete or absent, verified streams, and pipes through the real zstd, age and ssh.
+//! etcd-snap-save against real etcd servers of every version of the matrix (3.4.23, 3.5.1, Debian
+//! sid's 3.5.x when installed, 3.6.x, 3.7.x): the same bytes and lines as `etcdctl snapshot save`
+//! of the same version, learners; and, on one version, files that are complete or absent,
+//! verified streams, and pipes through the real zstd, age and ssh.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
 use etcd_test_support::{
-    etcd_bin, run, Cluster, CmdOutput, Sshd, Version, READER_PASSWORD, ROOT_PASSWORD,
+    etcd_bin, etcd_matrix, run, Cluster, CmdOutput, Sshd, Version, READER_PASSWORD, ROOT_PASSWORD,
 };
 use std::fs;
 use std::io::Read;
@@ -36,14 +38,27 @@ fn s(p: &Path) -> String {
 
 /// What `etcdctl snapshot save` writes for this cluster's first member.
 fn etcdctl_snapshot(cluster: &Cluster, dir: &Path) -> Vec<u8> {
-    let path = dir.join("etcdctl.db");
+    etcdctl_snapshot_of(cluster, 0, &dir.join("etcdctl.db")).0
+}
+
+/// What `etcdctl snapshot save PATH` writes for member `member`, and the lines it prints on
+/// stdout (`Snapshot saved at PATH`, and `Server version X` from 3.6 on).
+fn etcdctl_snapshot_of(cluster: &Cluster, member: usize, path: &Path) -> (Vec<u8>, String) {
     let out = cluster
-        .etcdctl_on(&[0], cluster.auth_enabled().then_some("root"))
-        .args(["snapshot", "save", &s(&path)])
+        .etcdctl_on(&[member], cluster.auth_enabled().then_some("root"))
+        .args(["snapshot", "save", &s(path)])
         .output()
         .expect("etcdctl");
     assert!(out.status.success(), "etcdctl snapshot save: {out:?}");
-    fs::read(&path).expect("read etcdctl snapshot")
+    let stdout = String::from_utf8(out.stdout).expect("utf8");
+    (fs::read(path).expect("read etcdctl snapshot"), stdout)
+}
+
+/// The `Server version X` of etcdctl's lines (3.6+), if any.
+fn server_version(etcdctl_lines: &str) -> Option<&str> {
+    etcdctl_lines
+        .lines()
+        .find_map(|l| l.strip_prefix("Server version "))
 }
 
 /// Compares snapshots without printing megabytes when they differ.
@@ -57,6 +72,40 @@ fn assert_same_bytes(ours: &[u8], theirs: &[u8], what: &str) {
             theirs.len()
         );
     }
+}
+
+/// Compares our snapshot with etcdctl's, taken one after the other from the same idle member.
+///
+/// etcd 3.4 and 3.5.1 send the same bytes for every snapshot of an idle database, so ours must be
+/// byte-identical. Later servers (Debian's 3.5.30, 3.6, 3.7) commit a write transaction (the
+/// consistent index) at the start of every Snapshot RPC, so no two snapshots are byte-identical,
+/// not even two of etcdctl's: the meta pages and a page or two differ. There ours must have the
+/// same size and the same contents as etcdctl's: `etcdutl snapshot status` (a hash over every
+/// key and value of every bucket, revision, key count, size, storage version) is identical.
+#[track_caller]
+fn assert_same_snapshot(version: Version, ours: &[u8], theirs: &[u8], what: &str) {
+    if matches!(version, Version::V3_4 | Version::V3_5) {
+        assert_same_bytes(ours, theirs, what);
+        return;
+    }
+    assert_eq!(ours.len(), theirs.len(), "{version}: {what}: sizes");
+    assert_trailer_matches(ours);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        fs::write(&path, bytes).expect("write");
+        let out = Command::new(etcd_bin(version, "etcdutl"))
+            .args(["snapshot", "status", &s(&path), "-w", "json"])
+            .output()
+            .expect("etcdutl");
+        assert!(out.status.success(), "{version}: etcdutl status: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        status("ours.db", ours),
+        status("theirs.db", theirs),
+        "{version}: {what}: etcdutl snapshot status"
+    );
 }
 
 /// A whole snapshot: the last 32 bytes are the SHA-256 of the rest.
@@ -100,18 +149,28 @@ fn same_bytes_as_etcdctl(version: Version) {
     let cluster = Cluster::builder(version).start();
     load(&cluster);
     let dir = tempfile::tempdir().expect("tempdir");
-    let expected = etcdctl_snapshot(&cluster, dir.path());
+    let etcdctl_path = dir.path().join("etcdctl.db");
+    let (expected, etcdctl_lines) = etcdctl_snapshot_of(&cluster, 0, &etcdctl_path);
     let ep = cluster.host_ports()[0].clone();
+    // etcdctl 3.6+ names the storage version the server sent; older ones print one line.
+    let storage_version = server_version(&etcdctl_lines).map(String::from);
+    assert_eq!(
+        storage_version.is_some(),
+        version >= Version::V3_6,
+        "{version}: {etcdctl_lines}"
+    );
 
     let file = dir.path().join("ours.db");
     let out = save(&["--endpoints", &ep, &s(&file)]);
     assert_eq!(out.code(), 0, "{out:?}");
+    // Our first lines are etcdctl's, then our own `endpoint=... sha256=...` line.
+    let theirs = etcdctl_lines.replace(&s(&etcdctl_path), &s(&file));
     assert!(
-        out.stdout
-            .starts_with(&format!("Snapshot saved at {}\n", s(&file))),
-        "{out:?}"
+        out.stdout.starts_with(&theirs) && out.stdout.lines().count() == theirs.lines().count() + 1,
+        "{version}: etcdctl printed {etcdctl_lines:?}, we {out:?}"
     );
-    assert_same_bytes(
+    assert_same_snapshot(
+        version,
         &fs::read(&file).expect("read"),
         &expected,
         "file mode is byte-identical to etcdctl",
@@ -119,12 +178,21 @@ fn same_bytes_as_etcdctl(version: Version) {
 
     let piped = save_cmd(&["--endpoints", &ep, "-"]).output().expect("run");
     assert!(piped.status.success(), "{piped:?}");
-    assert_same_bytes(
+    assert_same_snapshot(
+        version,
         &piped.stdout,
         &expected,
         "stdout mode is byte-identical to etcdctl",
     );
-    assert!(String::from_utf8_lossy(&piped.stderr).contains("Snapshot written to stdout"));
+    let piped_stderr = String::from_utf8_lossy(&piped.stderr);
+    let mut first_lines = String::from("Snapshot written to stdout\n");
+    if let Some(v) = &storage_version {
+        first_lines.push_str(&format!("Server version {v}\n"));
+    }
+    assert!(
+        piped_stderr.starts_with(&first_lines),
+        "{version}: {piped_stderr}"
+    );
 
     // The real tools accept our file.
     let status = if version.is_3_5() {
@@ -141,10 +209,21 @@ fn same_bytes_as_etcdctl(version: Version) {
     assert!(status.status.success(), "{status:?}");
     let report: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
     assert!(report["revision"].as_i64() >= Some(4), "{report}");
+    // etcdutl 3.6+ reads the storage version from the file: the one the server sent.
+    if version >= Version::V3_6 {
+        assert_eq!(
+            report["version"].as_str(),
+            storage_version.as_deref(),
+            "{report}"
+        );
+    }
 
     let json = save(&["--endpoints", &ep, "-w", "json", "--force", &s(&file)]);
     let summary: serde_json::Value = serde_json::from_str(&json.stdout).expect("summary json");
-    let sha = &expected[expected.len() - 32..];
+    // The summary describes the file it wrote (3.5.30+ send new bytes for every snapshot).
+    let written = fs::read(&file).expect("read");
+    assert_same_snapshot(version, &written, &expected, "the file of -w json");
+    let sha = &written[written.len() - 32..];
     assert_eq!(
         summary["sha256"].as_str(),
         Some(
@@ -163,18 +242,30 @@ fn same_bytes_as_etcdctl(version: Version) {
     assert!(summary["memberId"]
         .as_str()
         .is_some_and(|m| u64::from_str_radix(m, 16).is_ok()));
+    // JSON only adds `storageVersion` (3.6+); `isLearner` appears only for a learner.
+    assert_eq!(
+        summary.get("storageVersion").and_then(|v| v.as_str()),
+        storage_version.as_deref(),
+        "{summary}"
+    );
+    assert!(summary.get("isLearner").is_none(), "{summary}");
+
+    let table = save(&["--endpoints", &ep, "-w", "table", "--force", &s(&file)]);
+    assert_eq!(table.code(), 0, "{table:?}");
+    let header = table.stdout.lines().nth(1).unwrap_or_default();
+    assert_eq!(
+        header.contains("STORAGE VERSION"),
+        storage_version.is_some(),
+        "{version}: {}",
+        table.stdout
+    );
+    if let Some(v) = &storage_version {
+        assert!(table.stdout.contains(&format!(" {v} ")), "{}", table.stdout);
+    }
     assert_eq!(only_files(dir.path()), ["etcdctl.db", "ours.db"]);
 }
 
-#[test]
-fn same_bytes_as_etcdctl_3_4() {
-    same_bytes_as_etcdctl(Version::V3_4);
-}
-
-#[test]
-fn same_bytes_as_etcdctl_3_5() {
-    same_bytes_as_etcdctl(Version::V3_5);
-}
+etcd_matrix!(same_bytes_as_etcdctl);
 
 #[test]
 fn file_safety_mode_refusals_and_force() {
@@ -235,57 +326,154 @@ fn file_safety_mode_refusals_and_force() {
     assert_eq!(missing.code(), 6, "{missing:?}");
 }
 
-#[test]
-fn mutual_tls_and_auth() {
-    for version in Version::all_required() {
-        let cluster = Cluster::builder(version).tls().auth().start();
-        let tls = cluster.tls_files().expect("tls");
-        let ep = cluster.host_ports()[0].clone();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let file = dir.path().join("snap.db");
-        let tls_args = [
-            "--cacert",
-            &s(&tls.ca),
-            "--cert",
-            &s(&tls.client_cert),
-            "--key",
-            &s(&tls.client_key),
-        ]
-        .map(String::from);
-        let with = |extra: &[&str]| {
-            let mut args: Vec<&str> = vec!["--endpoints", &ep];
-            args.extend(tls_args.iter().map(String::as_str));
-            args.extend_from_slice(extra);
-            save(&args)
-        };
+fn mutual_tls_and_auth(version: Version) {
+    let cluster = Cluster::builder(version).tls().auth().start();
+    let tls = cluster.tls_files().expect("tls");
+    let ep = cluster.host_ports()[0].clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("snap.db");
+    let tls_args = [
+        "--cacert",
+        &s(&tls.ca),
+        "--cert",
+        &s(&tls.client_cert),
+        "--key",
+        &s(&tls.client_key),
+    ]
+    .map(String::from);
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = vec!["--endpoints", &ep];
+        args.extend(tls_args.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        save(&args)
+    };
 
-        let root = format!("root:{ROOT_PASSWORD}");
-        let ok = with(&["--user", &root, &s(&file)]);
-        assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
-        // Authenticating writes through raft, so an etcdctl snapshot taken after ours differs in
-        // its meta page: check ours on its own.
-        assert_trailer_matches(&fs::read(&file).expect("read"));
+    let root = format!("root:{ROOT_PASSWORD}");
+    let ok = with(&["--user", &root, &s(&file)]);
+    assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
+    // Authenticating writes through raft, so an etcdctl snapshot taken after ours differs in
+    // its meta page: check ours on its own.
+    assert_trailer_matches(&fs::read(&file).expect("read"));
 
-        let reader = format!("reader:{READER_PASSWORD}");
-        let other = dir.path().join("reader.db");
-        let denied = with(&["--user", &reader, &s(&other)]);
-        assert_eq!(denied.code(), 2, "{version:?}: {denied:?}");
-        assert!(
-            denied.stderr.contains("permission denied") && denied.stderr.contains("root role"),
-            "{denied:?}"
-        );
-        assert_eq!(denied.stderr.lines().count(), 1, "{denied:?}");
+    let reader = format!("reader:{READER_PASSWORD}");
+    let other = dir.path().join("reader.db");
+    let denied = with(&["--user", &reader, &s(&other)]);
+    assert_eq!(denied.code(), 2, "{version:?}: {denied:?}");
+    assert!(
+        denied.stderr.contains("permission denied") && denied.stderr.contains("root role"),
+        "{denied:?}"
+    );
+    assert_eq!(denied.stderr.lines().count(), 1, "{denied:?}");
 
-        let wrong = with(&["--user", "root:nope", &s(&other)]);
-        assert_eq!(wrong.code(), 2, "{wrong:?}");
-        assert!(wrong.stderr.contains("authentication failed"), "{wrong:?}");
-        assert_eq!(
-            only_files(dir.path()),
-            ["snap.db"],
-            "refusals leave nothing behind"
-        );
-    }
+    let wrong = with(&["--user", "root:nope", &s(&other)]);
+    assert_eq!(wrong.code(), 2, "{wrong:?}");
+    assert!(wrong.stderr.contains("authentication failed"), "{wrong:?}");
+    assert_eq!(
+        only_files(dir.path()),
+        ["snap.db"],
+        "refusals leave nothing behind"
+    );
 }
+
+etcd_matrix!(mutual_tls_and_auth);
+
+/// The member's store revision, as `etcdctl endpoint status` (which a learner serves) says.
+fn revision_of(cluster: &Cluster, member: usize) -> Option<i64> {
+    let out = cluster
+        .etcdctl_on(&[member], None)
+        .args(["endpoint", "status", "-w", "json"])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v[0]["Status"]["header"]["revision"].as_i64()
+}
+
+/// A cluster that is adding a member as a learner. etcd serves snapshots from a learner, and so
+/// do we when it is the only endpoint (the same bytes as etcdctl's, with a warning: its copy may
+/// lag); among several endpoints the voting members come first.
+fn from_a_cluster_with_a_learner(version: Version) {
+    // Without the check etcd accepts the learner at once instead of 5 s after the start.
+    let mut cluster = Cluster::builder(version)
+        .arg("--strict-reconfig-check=false")
+        .start();
+    load(&cluster);
+    let learner = cluster.add_learner();
+    assert!(
+        etcd_test_support::wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            revision_of(&cluster, learner).is_some()
+                && revision_of(&cluster, learner) == revision_of(&cluster, 0)
+        }),
+        "{version}: the learner caught up"
+    );
+    let (voter_ep, learner_ep) = (
+        cluster.host_ports()[0].clone(),
+        cluster.host_ports()[learner].clone(),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // The learner alone: saved, with one warning line, byte-identical to etcdctl's.
+    let (expected, etcdctl_lines) =
+        etcdctl_snapshot_of(&cluster, learner, &dir.path().join("etcdctl-learner.db"));
+    let file = dir.path().join("learner.db");
+    let out = save(&["--endpoints", &learner_ep, "-w", "json", &s(&file)]);
+    assert_eq!(out.code(), 0, "{version}: {out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "Warning: {learner_ep} is a learner: its snapshot may lag behind the voting members\n"
+        ),
+        "{version}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(summary["isLearner"], true, "{summary}");
+    assert_eq!(
+        summary.get("storageVersion").and_then(|v| v.as_str()),
+        server_version(&etcdctl_lines),
+        "{version}: {summary} vs etcdctl's {etcdctl_lines:?}"
+    );
+    assert_same_snapshot(
+        version,
+        &fs::read(&file).expect("read"),
+        &expected,
+        "from the learner, as etcdctl",
+    );
+
+    // The learner first among several endpoints: the voting member serves, no warning.
+    let (expected, _) = etcdctl_snapshot_of(&cluster, 0, &dir.path().join("etcdctl-voter.db"));
+    let both = format!("{learner_ep},{voter_ep}");
+    let out = save(&["--endpoints", &both, "-w", "json", "--force", &s(&file)]);
+    assert_eq!(out.code(), 0, "{version}: {out:?}");
+    assert!(out.stderr.is_empty(), "{version}: {out:?}");
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(summary["endpoint"].as_str(), Some(voter_ep.as_str()));
+    assert!(summary.get("isLearner").is_none(), "{summary}");
+    assert_same_snapshot(
+        version,
+        &fs::read(&file).expect("read"),
+        &expected,
+        "from the voting member, as etcdctl",
+    );
+
+    // Only the learner answers: it serves after all, with the warning.
+    cluster.kill_member(0);
+    let out = save(&[
+        "--endpoints",
+        &both,
+        "--force",
+        "--dial-timeout",
+        "1s",
+        &s(&file),
+    ]);
+    assert_eq!(out.code(), 0, "{version}: {out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("Warning: {learner_ep} is a learner")),
+        "{version}: {out:?}"
+    );
+    assert_trailer_matches(&fs::read(&file).expect("read"));
+}
+
+etcd_matrix!(from_a_cluster_with_a_learner: V3_5, V3_6, V3_7);
 
 #[test]
 fn several_endpoints_with_the_first_one_dead() {

@@ -662,7 +662,8 @@ impl Cluster {
     }
 
     /// This version's `etcdctl` with `ETCDCTL_API=3` (every other inherited `ETCDCTL_*`/`ETCD_*`
-    /// removed), `--endpoints` = every member's client URL, the `root` client certificate when
+    /// removed), `--endpoints` = every voting member's client URL (learners of
+    /// [`add_learner`](Self::add_learner) refuse most requests), the `root` client certificate when
     /// TLS is on (with [`ClusterBuilder::tls_from`]: its client files), and `--user=root:rootpw`
     /// when auth is on. Add the subcommand with `.args()`.
     pub fn etcdctl(&self) -> Command {
@@ -674,8 +675,54 @@ impl Cluster {
     /// `None` for no `--user`. With TLS the `root` client certificate is still passed, and etcd
     /// takes its CN (`root`) as the user when no `--user` is given.
     pub fn etcdctl_as(&self, user: Option<&str>) -> Command {
-        let all: Vec<usize> = (0..self.len()).collect();
-        self.layout.etcdctl(&all, user)
+        let voters: Vec<usize> = (0..self.len()).filter(|&i| !self.is_learner(i)).collect();
+        self.layout.etcdctl(&voters, user)
+    }
+
+    /// Whether member `i` was added by [`add_learner`](Self::add_learner) (and so is a
+    /// non-voting learner: this harness never promotes it).
+    pub fn is_learner(&self, i: usize) -> bool {
+        self.layout.members[i].learner
+    }
+
+    /// Adds a learner the way an operator does: `etcdctl member add mN --learner
+    /// --peer-urls=...` against the voting members, then starts member `N` with
+    /// `--initial-cluster-state=existing` and waits (up to 20 s) until it answers; returns `N`.
+    /// Panics with etcdctl's output or the member's log tail on failure.
+    ///
+    /// A learner serves only `Status`, serializable reads and `Snapshot`: with
+    /// [`ClusterBuilder::auth`] it cannot authenticate, so it is probed without `--user`.
+    #[track_caller]
+    pub fn add_learner(&mut self) -> usize {
+        let i = self.len();
+        let mut spec = MemberSpec::new(i);
+        spec.learner = true;
+        let user = self.layout.auth.then_some("root");
+        // etcd refuses a new member ("etcdserver: unhealthy cluster") until the voting members
+        // have been connected for 5 s (its strict reconfiguration check): retry until then. A
+        // cluster started with `.arg("--strict-reconfig-check=false")` takes it at once.
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let mut add = self.etcdctl_as(user);
+            add.args([
+                "member".to_string(),
+                "add".to_string(),
+                spec.name.clone(),
+                "--learner".to_string(),
+                format!("--peer-urls={}", spec.peer_url()),
+            ]);
+            match etcdctl::try_run(&mut add) {
+                Ok(_) => break,
+                Err(e) if e.contains("unhealthy cluster") && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("cannot add a learner: {e}"),
+            }
+        }
+        self.layout.members.push(spec);
+        lock(&self.children).push(None);
+        self.restart_member(i);
+        i
     }
 
     /// Like [`etcdctl_as`](Self::etcdctl_as) but with `--endpoints` limited to `members`

@@ -20,6 +20,8 @@ pub(crate) struct MemberSpec {
     pub(crate) client_port: u16,
     /// The peer port on 127.0.0.1.
     pub(crate) peer_port: u16,
+    /// Added by [`Cluster::add_learner`](crate::Cluster::add_learner): a non-voting member.
+    pub(crate) learner: bool,
 }
 
 impl MemberSpec {
@@ -29,6 +31,7 @@ impl MemberSpec {
             name: format!("m{i}"),
             client_port: free_port(),
             peer_port: free_port(),
+            learner: false,
         }
     }
 
@@ -188,14 +191,18 @@ impl Layout {
     }
 
     /// Whether member `i` reports itself healthy: `GET /health` for plain HTTP, or
-    /// `etcdctl endpoint health` against it for TLS.
+    /// `etcdctl endpoint health` against it for TLS (`endpoint status` for a learner, which
+    /// refuses the linearizable read of `endpoint health`).
     pub(crate) fn probe(&self, i: usize) -> bool {
         if self.server_tls.is_some() {
-            let user = self.auth.then_some("root");
+            let learner = self.members[i].learner;
+            // A learner refuses `Authenticate` too: it is probed without `--user`.
+            let user = (self.auth && !learner).then_some("root");
             let mut cmd = self.etcdctl(&[i], user);
+            let check = if learner { "status" } else { "health" };
             cmd.args([
                 "endpoint",
-                "health",
+                check,
                 "--dial-timeout=1s",
                 "--command-timeout=2s",
             ]);
