@@ -51,13 +51,13 @@ fn targets(source: Version) -> Vec<Version> {
     }
 }
 
-/// The `--target-version` that takes a snapshot of `source` one version down, and the etcd
-/// that boots the result.
-fn one_down(source: Version) -> Option<(&'static str, Version)> {
+/// Each `--target-version` that takes a snapshot of `source` down to an older etcd, and the
+/// etcd that boots the result.
+fn downs(source: Version) -> Vec<(&'static str, Version)> {
     match source {
-        Version::V3_6 => Some(("3.5", Version::V3_5)),
-        Version::V3_7 => Some(("3.6", Version::V3_6)),
-        _ => None,
+        Version::V3_6 => vec![("3.5", Version::V3_5)],
+        Version::V3_7 => vec![("3.6", Version::V3_6), ("3.5", Version::V3_5)],
+        _ => vec![],
     }
 }
 
@@ -290,13 +290,13 @@ fn versions_after(snap: &Path, extra: &[&str], dir: &Path) -> etcd_db::schema::V
 }
 
 /// Every shape, restored from a snapshot of `v` onto `v` and the next version, then with
-/// `--target-version` onto the previous one (3.6 -> 3.5.1, 3.7 -> 3.6): the same data.
+/// `--target-version` onto each older one (3.6 -> 3.5.1, 3.7 -> 3.6 and 3.5.1): the same data.
 fn every_shape_restores_and_boots(v: Version) {
     // The deep keys (a three-level key bucket) once, where the old test had them.
     let deep = if v == Version::V3_5 { 20_000 } else { 0 };
     let source = source(v, deep);
     let mut runs: Vec<(Version, Vec<&str>)> = targets(v).into_iter().map(|t| (t, vec![])).collect();
-    if let Some((flag, older)) = one_down(v) {
+    for (flag, older) in downs(v) {
         runs.push((older, vec!["--target-version", flag]));
     }
     for (target, flags) in runs {
@@ -337,11 +337,11 @@ fn every_shape_restores_and_boots(v: Version) {
         _ => None,
     };
     assert_eq!(own.storage_version.as_deref(), expected_own, "{v:?}");
-    if let Some((flag, _)) = one_down(v) {
+    for (flag, _) in downs(v) {
         let down = versions_after(
             &source.snap,
             &["--target-version", flag],
-            &scratch.path().join("down"),
+            &scratch.path().join(format!("down-{flag}")),
         );
         let stored = format!("{flag}.0");
         let expected = (flag != "3.5").then_some(stored.as_bytes());
