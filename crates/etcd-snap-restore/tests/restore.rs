@@ -1196,3 +1196,134 @@ fn refuses_a_storage_version_etcd_would_refuse() {
         assert!(out.stderr.contains("--target-version"), "{out:?}");
     }
 }
+
+/// The version keys of a snapshot file or a stopped member's database, read in place.
+fn db_versions(db: &Path) -> etcd_db::schema::VersionState {
+    let db = bbolt::Db::open(db).expect("open db");
+    etcd_db::schema::VersionState::read(&db).expect("read versions")
+}
+
+/// `endpoint status -w json` of the one member of `cluster` (3.6+ etcdctl: `storageVersion`
+/// and `downgradeInfo` are in it).
+fn status(cluster: &Cluster) -> Value {
+    let out =
+        etcd_test_support::run_ok(ctl(cluster, &[0]).args(["endpoint", "status", "-w", "json"]));
+    let v: Value = serde_json::from_str(&out).expect("json");
+    v[0]["Status"].clone()
+}
+
+/// A downgrade in progress, as the real `etcdctl downgrade validate 3.5` and `downgrade enable
+/// 3.5` leave it on a one-member 3.6 cluster, snapshotted twice: at once (the keys still 3.6,
+/// `cluster/downgrade` enabled towards 3.5.0) and after etcd's version monitor has acted (within
+/// about 4 s: `clusterVersion` 3.5.0, `storageVersion` deleted, the downgrade still enabled, as it
+/// stays until every member runs 3.5). With `--target-version 3.5` each boots on etcd 3.5.1 with
+/// the source's data and `cluster/downgrade` cleared; without it each boots on etcd 3.6, which
+/// keeps the downgrade pending (and so goes on lowering its versions towards 3.5).
+#[test]
+fn a_pending_downgrade_is_cleared_for_3_5() {
+    let pending: &[u8] = br#"{"target-version":"3.5.0","enabled":true}"#;
+    let cluster = Cluster::builder(Version::V3_6).auth().start();
+    let gw = cluster.gateway();
+    let lease = gw.lease_grant(3600);
+    gw.put_all((0..5).map(|i| (format!("/k/{i}"), format!("v{i}"))), None);
+    gw.put_with_lease(b"/leased", b"x", Some(lease));
+    for step in ["validate", "enable"] {
+        let out = etcd_test_support::run_ok(cluster.etcdctl().args(["downgrade", step, "3.5"]));
+        assert!(out.contains(&format!("Downgrade {step} success")), "{out}");
+    }
+    let info = &status(&cluster)["downgradeInfo"];
+    assert_eq!(info["enabled"], true, "{info}");
+    assert_eq!(info["targetVersion"], "3.5.0", "{info}");
+    let save = |name: &str| {
+        let snap = cluster.dir().join(name);
+        etcd_test_support::run_ok(cluster.etcdctl().args(["snapshot", "save", &s(&snap)]));
+        snap
+    };
+    let early = save("early.db");
+    let before = db_versions(&early);
+    assert_eq!(before.downgrade.as_deref(), Some(pending));
+    // The monitor may already have run; what matters for `early` is the pending downgrade.
+    let mut late = PathBuf::new();
+    let lowered =
+        etcd_test_support::wait_until(Duration::from_secs(15), Duration::from_millis(250), || {
+            late = save("late.db");
+            let v = db_versions(&late);
+            v.cluster_version.as_deref() == Some(b"3.5.0") && v.storage_version.is_none()
+        });
+    assert!(
+        lowered,
+        "etcd 3.6 lowers the cluster and storage versions during a downgrade"
+    );
+    assert_eq!(db_versions(&late).downgrade.as_deref(), Some(pending));
+    let source = Source {
+        kvs: dump(cluster.etcdctl()),
+        leases: lines(cluster.etcdctl(), &["lease", "list"]),
+        users: lines(cluster.etcdctl(), &["user", "list"]),
+        roles: lines(cluster.etcdctl(), &["role", "list"]),
+        revision: header_revision(cluster.etcdctl()),
+        snap: early.clone(),
+        cluster,
+    };
+    assert_eq!(source.kvs.len(), 6);
+
+    let scratch = tempfile::tempdir().expect("tempdir");
+    for (name, snap) in [("early", &early), ("late", &late)] {
+        // --target-version 3.5: etcd's downgrade edits, the pending downgrade cleared.
+        let down = versions_after(
+            snap,
+            &["--target-version", "3.5"],
+            &scratch.path().join(format!("{name}-down")),
+        );
+        assert_eq!(down.storage_version, None, "{name}");
+        assert_eq!(
+            down.cluster_version.as_deref(),
+            Some(&b"3.5.0"[..]),
+            "{name}"
+        );
+        assert_eq!(
+            down.downgrade.as_deref(),
+            Some(etcd_db::schema::NO_DOWNGRADE),
+            "{name}"
+        );
+        let (mut restored, summaries) = restore_and_boot(
+            Version::V3_5,
+            1,
+            &s(snap),
+            &["--target-version", "3.5"],
+            None,
+        );
+        assert_same_data(&source, &restored);
+        assert_eq!(
+            header_revision(ctl(&restored, &[0])),
+            source.revision,
+            "{name}"
+        );
+        assert_eq!(summaries[0]["targetVersion"], "3.5", "{name}");
+        restored.stop_member(0);
+        let after = db_versions(&restored.data_dir(0).join("member/snap/db"));
+        assert_eq!(
+            after.downgrade.as_deref(),
+            Some(etcd_db::schema::NO_DOWNGRADE),
+            "{name}: etcd 3.5.1 ran on it and left it cleared"
+        );
+        assert_bbolt_check(&restored.data_dir(0));
+
+        // No --target-version: the keys as they were, and etcd 3.6 boots it with the downgrade
+        // still pending.
+        let own = versions_after(snap, &[], &scratch.path().join(format!("{name}-own")));
+        let was = db_versions(snap);
+        assert_eq!(
+            (own.storage_version, own.cluster_version, own.downgrade),
+            (was.storage_version, was.cluster_version, was.downgrade),
+            "{name}: untouched"
+        );
+        let (restored, _) = restore_and_boot(Version::V3_6, 1, &s(snap), &[], None);
+        assert_same_data(&source, &restored);
+        let st = status(&restored);
+        assert_eq!(st["downgradeInfo"]["enabled"], true, "{name}: {st}");
+        assert_eq!(
+            st["downgradeInfo"]["targetVersion"], "3.5.0",
+            "{name}: {st}"
+        );
+    }
+}
