@@ -6,7 +6,7 @@
 
 mod fixture;
 
-use etcd_test_support::Version;
+use etcd_test_support::{etcd_matrix, Version};
 use fixture::{run, Fixture};
 use serde_json::Value;
 use std::path::Path;
@@ -78,9 +78,9 @@ fn check_objects(fx: &Fixture) {
     }
 }
 
-#[test]
-fn objects_come_back_3_5() {
-    let fx = fixture::build(Version::V3_5, "/registry");
+/// Every object back, from a snapshot of etcd 3.5, 3.6 (what kubeadm installs today) and 3.7.
+fn objects_come_back(v: Version) {
+    let fx = fixture::build(v, "/registry");
     check_objects(&fx);
     let snap = fx.snap.to_str().unwrap();
 
@@ -258,6 +258,7 @@ fn objects_come_back_3_5() {
         "{out}"
     );
 }
+etcd_matrix!(objects_come_back: V3_5, V3_6, V3_7);
 
 #[test]
 fn through_pipes_and_3_4() {

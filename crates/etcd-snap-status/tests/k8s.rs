@@ -5,7 +5,7 @@
 #[path = "../../etcd-snap-get/tests/fixture/mod.rs"]
 mod fixture;
 
-use etcd_test_support::Version;
+use etcd_test_support::{etcd_matrix, Version};
 use fixture::{run, Fixture};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -156,9 +156,9 @@ fn check_json(fx: &Fixture, report: &Value, prefix: &str) {
     );
 }
 
-#[test]
-fn inventory_3_5() {
-    let fx = fixture::build(Version::V3_5, "/registry");
+/// The inventory of a snapshot from etcd 3.5, 3.6 (what kubeadm installs today) and 3.7.
+fn inventory(v: Version) {
+    let fx = fixture::build(v, "/registry");
     let snap = fx.snap.to_str().unwrap();
     let (code, out, err) = run(STATUS, &["--k8s", "-w", "json", snap], None);
     assert_eq!(code, 0, "{err}");
@@ -296,6 +296,7 @@ fn inventory_3_5() {
         assert_eq!(piped["k8s"], report["k8s"], "{args:?}");
     }
 }
+etcd_matrix!(inventory: V3_5, V3_6, V3_7);
 
 #[test]
 fn inventory_3_4_with_another_prefix() {
