@@ -76,6 +76,19 @@ impl EndpointHealth {
         }
     }
 
+    /// The result of an endpoint that answered the read in `took`, before alarms and status.
+    fn answered(endpoint: &Endpoint, took: String, health: bool) -> Self {
+        EndpointHealth {
+            endpoint: endpoint.text.clone(),
+            health,
+            took,
+            error: String::new(),
+            error_kind: None,
+            alarms: Vec::new(),
+            status: None,
+        }
+    }
+
     /// Whether the failure was a rejected user name or password.
     pub fn is_auth_failure(&self) -> bool {
         self.error_kind == Some("auth")
@@ -103,16 +116,7 @@ pub async fn endpoint(ep: &Endpoint, conn: &ConnConfig) -> EndpointHealth {
     let timeout = conn.command_timeout;
     let start = Instant::now();
     let read = client::with_timeout(timeout, client.get("health", None)).await;
-    let took = format_go(start.elapsed());
-    let mut result = EndpointHealth {
-        endpoint: ep.text.clone(),
-        health: true,
-        took,
-        error: String::new(),
-        error_kind: None,
-        alarms: Vec::new(),
-        status: None,
-    };
+    let mut result = EndpointHealth::answered(ep, format_go(start.elapsed()), true);
     // A user without read access to `health` still proves that the quorum answered.
     if let Err(e) = read {
         if is_learner_refusal(&e) {
@@ -180,16 +184,7 @@ async fn learner(ep: &Endpoint, mut client: client::Client, conn: &ConnConfig) -
         client.get("health", Some(GetOptions::new().with_serializable())),
     )
     .await;
-    let took = format_go(start.elapsed());
-    let mut result = EndpointHealth {
-        endpoint: ep.text.clone(),
-        health: false,
-        took,
-        error: String::new(),
-        error_kind: None,
-        alarms: Vec::new(),
-        status: None,
-    };
+    let mut result = EndpointHealth::answered(ep, format_go(start.elapsed()), false);
     if let Err(e) = read {
         if e.kind != FailureKind::PermissionDenied {
             result.error = format!("learner: {}", e.message);
