@@ -133,7 +133,7 @@ impl Top {
 /// A copy-on-write editor of one bbolt file (one write transaction). See the module documentation.
 #[derive(Debug)]
 pub struct Editor {
-    file: File,
+    file: LockedFile,
     ps: usize,
     meta: Meta,
     /// The root bucket's entries, sorted by name.
@@ -224,6 +224,28 @@ fn run(id: u64, pages: u64) -> impl Iterator<Item = u64> {
     id..id.saturating_add(pages)
 }
 
+/// The database file with the editor's exclusive `flock`, released explicitly when dropped.
+///
+/// Closing our descriptor is not enough: the lock belongs to the open file description, which a
+/// child process forked by another thread (before its `exec` closes the inherited copy) also
+/// holds for a moment, so the next `Editor::open` of the same file would find it locked.
+#[derive(Debug)]
+struct LockedFile(File);
+
+impl std::ops::Deref for LockedFile {
+    type Target = File;
+    fn deref(&self) -> &File {
+        &self.0
+    }
+}
+
+impl Drop for LockedFile {
+    fn drop(&mut self) {
+        // Nothing to do on failure: the lock goes with the last descriptor anyway.
+        let _ = self.0.unlock();
+    }
+}
+
 impl Editor {
     /// Opens the bbolt file at `path` read-write for one edit. The file must not be in use: like
     /// bbolt, the editor takes an exclusive `flock` and fails if another process holds one (a
@@ -249,6 +271,7 @@ impl Editor {
                 return Err(Error::io(format!("locking {}", path.display()), e))
             }
         }
+        let file = LockedFile(file);
         let clone = file
             .try_clone()
             .map_err(|e| Error::io("duplicating the file handle", e))?;
@@ -981,5 +1004,73 @@ impl Sink<'_> {
             below = self.branches(&level)?;
         }
         self.root_of(below)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::meta::{MAGIC, VERSION};
+    use crate::page::{LEAF_PAGE_FLAG, META_PAGE_FLAG, PAGE_HEADER_SIZE};
+    use std::process::{Command, Stdio};
+
+    /// The smallest sound database: two metas (txid 0 and 1) and an empty root leaf at page 2.
+    fn empty_db(ps: usize) -> Vec<u8> {
+        let mut img = vec![0u8; 3 * ps];
+        for (id, flags) in [
+            (0u64, META_PAGE_FLAG),
+            (1, META_PAGE_FLAG),
+            (2, LEAF_PAGE_FLAG),
+        ] {
+            let page = &mut img[id as usize * ps..];
+            page[..8].copy_from_slice(&id.to_le_bytes());
+            page[8..10].copy_from_slice(&flags.to_le_bytes());
+        }
+        for txid in 0..2u64 {
+            let mut meta = Meta {
+                index: txid as u8,
+                header: PageHeader::parse(&img[txid as usize * ps..]).unwrap(),
+                magic: MAGIC,
+                version: VERSION,
+                page_size: ps as u32,
+                flags: 0,
+                root: 2,
+                sequence: 0,
+                freelist: PGID_NO_FREELIST,
+                pgid: 3,
+                txid,
+                checksum: 0,
+            };
+            meta.checksum = meta.compute_checksum();
+            let at = txid as usize * ps + PAGE_HEADER_SIZE;
+            img[at..at + meta.to_bytes().len()].copy_from_slice(&meta.to_bytes());
+        }
+        img
+    }
+
+    /// A child process that still holds the editor's open file description (as one forked by
+    /// another thread does until its `exec`) must not keep the file locked after the editor is
+    /// gone: the next edit of the same file would fail as "locked by another process".
+    #[test]
+    fn the_lock_goes_with_the_editor_even_while_a_child_holds_the_file() {
+        let dir = std::env::temp_dir().join(format!("bbolt-lock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db");
+        std::fs::write(&path, empty_db(4096)).unwrap();
+        let ed = Editor::open(&path).unwrap();
+        let shared = ed.file.try_clone().unwrap();
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::from(shared))
+            .spawn()
+            .unwrap();
+        ed.commit().unwrap();
+        let again = Editor::open(&path).map(drop);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        again.unwrap();
     }
 }
