@@ -7,16 +7,17 @@
 pub mod args;
 #[cfg(feature = "client")]
 pub mod client;
-pub mod codec;
 #[cfg(feature = "client")]
 pub mod conn;
 pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod hardening;
+pub mod layers;
 pub mod output;
 pub mod progress;
 pub mod safe_fs;
+pub mod snapshot;
 #[cfg(feature = "client")]
 pub mod tls;
 

@@ -28,13 +28,13 @@ pub fn run(options: &Options) -> Result<ExitCode> {
         ));
     }
     let selection = Selection::new(&options.query, &options.scope, &options.k8s_prefix);
-    let source = etcd_snap_status::Source {
+    let source = etcd_common::snapshot::Source {
         input: options.input.as_deref(),
         identities: &options.identities,
         skip_hash_check: options.skip_hash_check,
     };
-    let opened = etcd_snap_status::open_verified(source, |db, name| {
-        select::collect(db, &selection).map_err(|e| etcd_snap_status::db_error(name, e))
+    let opened = etcd_common::snapshot::open_verified(source, |db, name| {
+        select::collect(db, &selection).map_err(|e| etcd_common::snapshot::db_error(name, e))
     })?;
     let (items, revision) = opened.read;
     let items = settle_resource(&selection, items)?;

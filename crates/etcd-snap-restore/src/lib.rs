@@ -13,10 +13,10 @@ pub mod rewrite;
 pub mod staging;
 
 use cli::Options;
-use etcd_common::codec::declared::{self, Declared, Refusal};
-use etcd_common::codec::decode::{self, Layer};
-use etcd_common::codec::input::{self, Input};
-use etcd_common::codec::trailer::{self, CopyError, Trailer};
+use etcd_common::layers::declared::{self, Declared, Refusal};
+use etcd_common::layers::decode::{self, Layer};
+use etcd_common::layers::input::{self, Input};
+use etcd_common::layers::trailer::{self, CopyError, Trailer};
 use etcd_common::progress::{self, Progress};
 use etcd_common::{Error, ExitCode, Result};
 use staging::{MovedAside, Staging};

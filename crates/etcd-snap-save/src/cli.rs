@@ -2,10 +2,10 @@
 
 use crate::dest::Target;
 use etcd_common::args::{Args, Env, Opt};
-use etcd_common::codec::encode::Encoding;
-use etcd_common::codec::recipients;
 use etcd_common::conn::{ConnConfig, ConnFlags, CONNECTION_HELP};
 use etcd_common::exit::{EXIT_CODES_HELP, SIGNAL_EXIT_HELP};
+use etcd_common::layers::encode::Encoding;
+use etcd_common::layers::recipients;
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{Error, Result};
 use std::path::PathBuf;

@@ -11,6 +11,6 @@ use k8s_registry::Inventory;
 pub fn inventory(db: &bbolt::Db, prefix: &str, name: &str) -> Result<Inventory> {
     let mut inventory = Inventory::new(prefix);
     etcd_db::visit_live(db, |_| true, |kv| inventory.add(kv.key, kv.value))
-        .map_err(|e| crate::db_error(name, e))?;
+        .map_err(|e| etcd_common::snapshot::db_error(name, e))?;
     Ok(inventory)
 }

@@ -2,8 +2,8 @@
 
 use crate::cli::Options;
 use crate::etcdutl::Etcdutl;
-use crate::input::Trailer;
 use crate::Described;
+use etcd_common::layers::trailer::Trailer;
 use etcd_common::output::{escape, json, print_stdout, table, Format};
 use etcd_common::Result;
 use serde::Serialize;
@@ -161,7 +161,7 @@ fn detail_rows(d: &Described) -> Vec<(String, String)> {
             if d.layers.is_empty() {
                 "none".into()
             } else {
-                etcd_common::codec::decode::describe(&d.layers)
+                etcd_common::layers::decode::describe(&d.layers)
             },
         ),
         ("live keys".into(), x.live_keys.to_string()),

@@ -245,7 +245,7 @@ pub fn read_error(name: &str, layers: &[Layer], err: &io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::codec::encode::{wrap, Encoding};
+    use crate::layers::encode::{wrap, Encoding};
 
     fn fake_db() -> Vec<u8> {
         let mut db = vec![0u8; 8192];
