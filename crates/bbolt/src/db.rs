@@ -11,11 +11,9 @@ use std::sync::Arc;
 use crate::check::{self, CheckError, CheckReport};
 use crate::cursor::Entries;
 use crate::error::{Error, Result};
+use crate::layout::{self, element_offset, BucketHeader};
 use crate::meta::{self, Meta, MetaProblem, MAX_PAGE_SIZE, META_PAGE_PREFIX, MIN_PAGE_SIZE};
-use crate::page::{
-    read_u64, Page, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, ELEMENT_SIZE, LEAF_PAGE_FLAG,
-    PAGE_HEADER_SIZE,
-};
+use crate::page::{Page, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG};
 use crate::source::Source;
 use crate::store::{IoStats, PageStore, ReadOptions};
 
@@ -63,6 +61,14 @@ impl Db {
             .map_err(|e| Error::io("reading the size of the database file", e))?
             .len();
         Db::from_source(Source::File { file, len }, ReadOptions::default())
+    }
+
+    /// Opens the editor's storage read-only, to read its meta pages (as [`Db::from_file`]).
+    pub(crate) fn from_storage(io: Arc<dyn crate::write::Storage>) -> Result<Db> {
+        let len = io
+            .size()
+            .map_err(|e| Error::io("reading the size of the database file", e))?;
+        Db::from_source(Source::Storage { io, len }, ReadOptions::default())
     }
 
     /// Opens a database held in memory (for tests and fuzzing).
@@ -269,7 +275,11 @@ pub struct Bucket<'db> {
 /// Decodes the bucket header in the value of `key` at `value` in `page`.
 pub(crate) fn bucket_root(page: &Page, value: &Range<usize>) -> Result<(BucketRoot, u64)> {
     let v = page.slice(value);
-    let (Some(root), Some(seq)) = (read_u64(v, 0), read_u64(v, 8)) else {
+    let Some(BucketHeader {
+        root,
+        sequence: seq,
+    }) = BucketHeader::parse(v)
+    else {
         return Err(Error::corrupt(
             page.id(),
             format!(
@@ -392,22 +402,14 @@ impl Entry {
     /// does not keep a large page run in memory. Same key, value, flags and page id.
     pub(crate) fn detached(&self) -> Result<Entry> {
         let (key, value) = (self.key(), self.value());
-        let data = PAGE_HEADER_SIZE + ELEMENT_SIZE;
-        let ksize = u32::try_from(key.len())
-            .map_err(|_| Error::corrupt(self.page_id, "key longer than a page can hold"))?;
-        let vsize = u32::try_from(value.len())
-            .map_err(|_| Error::corrupt(self.page_id, "value longer than a page can hold"))?;
+        let data = element_offset(1);
         let mut buf = Vec::with_capacity(data + key.len() + value.len());
-        buf.extend_from_slice(&0u64.to_le_bytes());
-        buf.extend_from_slice(&LEAF_PAGE_FLAG.to_le_bytes());
-        buf.extend_from_slice(&1u16.to_le_bytes());
-        buf.extend_from_slice(&0u32.to_le_bytes());
-        buf.extend_from_slice(&self.flags.to_le_bytes());
-        buf.extend_from_slice(&(ELEMENT_SIZE as u32).to_le_bytes());
-        buf.extend_from_slice(&ksize.to_le_bytes());
-        buf.extend_from_slice(&vsize.to_le_bytes());
-        buf.extend_from_slice(key);
-        buf.extend_from_slice(value);
+        layout::encode_leaf([(self.flags, key, value)], &mut buf).map_err(|e| match e {
+            layout::LayoutError::FieldTooLarge {
+                what: "value size", ..
+            } => Error::corrupt(self.page_id, "value longer than a page can hold"),
+            _ => Error::corrupt(self.page_id, "key longer than a page can hold"),
+        })?;
         let len = buf.len();
         let page = Page::new(Arc::from(buf), 0, len, self.page_id, false)?;
         let kend = data + key.len();

@@ -12,13 +12,12 @@
 //! bbolt's "array" and "hashmap" freelist types differ only in memory; both write this same page.
 
 use crate::error::{Error, Result};
-use crate::page::{
-    read_u64, PageHeader, PageKind, FREELIST_COUNT_SIZE, PAGE_HEADER_SIZE, PGID_SIZE,
+pub use crate::layout::FREELIST_COUNT_OVERFLOW;
+use crate::layout::{
+    freelist_span, pgids, PageHeader, FREELIST_COUNT_SIZE, PAGE_HEADER_SIZE, PGID_SIZE,
 };
+use crate::page::PageKind;
 use crate::store::PageStore;
-
-/// `count` value that means "the real count is in the first u64".
-pub const FREELIST_COUNT_OVERFLOW: u16 = 0xFFFF;
 
 /// Freelist runs up to this size are read whole and their ids sorted, as bbolt reports them;
 /// larger ones (a sound one lists more than half a million free pages) are read in pieces of
@@ -40,13 +39,8 @@ fn layout(id: u64, header: &PageHeader, first: &[u8], run_len: u64) -> Result<(u
             ),
         ));
     }
-    let (start, n) = if header.count == FREELIST_COUNT_OVERFLOW {
-        let n = read_u64(first, PAGE_HEADER_SIZE)
-            .ok_or_else(|| Error::corrupt(id, "freelist page too short for its count"))?;
-        (PAGE_HEADER_SIZE + FREELIST_COUNT_SIZE, n)
-    } else {
-        (PAGE_HEADER_SIZE, u64::from(header.count))
-    };
+    let (start, n) = freelist_span(header, first)
+        .ok_or_else(|| Error::corrupt(id, "freelist page too short for its count"))?;
     let room = run_len.saturating_sub(start as u64) / PGID_SIZE as u64;
     if n > room {
         return Err(Error::corrupt(
@@ -60,13 +54,6 @@ fn layout(id: u64, header: &PageHeader, first: &[u8], run_len: u64) -> Result<(u
     Ok((start, n))
 }
 
-/// Decodes one little-endian id per 8 bytes.
-fn ids_of(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
-    bytes
-        .chunks_exact(PGID_SIZE)
-        .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-}
-
 /// Decodes the freelist page run `buf` (header included) of page `id` into its page ids, sorted
 /// ascending (duplicates kept, so a caller can report them).
 pub(crate) fn parse(id: u64, header: &PageHeader, buf: &[u8]) -> Result<Vec<u64>> {
@@ -74,7 +61,7 @@ pub(crate) fn parse(id: u64, header: &PageHeader, buf: &[u8]) -> Result<Vec<u64>
     // n fits in the buffer, whose length is a usize.
     let n = n as usize;
     let body = buf.get(start..start + n * PGID_SIZE).unwrap_or(&[]);
-    let mut ids: Vec<u64> = ids_of(body).collect();
+    let mut ids: Vec<u64> = pgids(body).collect();
     ids.sort_unstable();
     Ok(ids)
 }
@@ -103,7 +90,7 @@ pub(crate) fn for_each_id(
             .get_mut(..take as usize * PGID_SIZE)
             .ok_or_else(|| Error::corrupt(id, "freelist piece larger than its buffer"))?;
         store.read_in_run(id, offset, piece)?;
-        ids_of(piece).for_each(&mut *each);
+        pgids(piece).for_each(&mut *each);
         left -= take;
         offset += take * PGID_SIZE as u64;
     }
@@ -127,10 +114,8 @@ mod tests {
 
     #[test]
     fn array_form() {
-        let mut b = vec![0u8; 64];
-        for (i, v) in [9u64, 5, 7].iter().enumerate() {
-            b[16 + i * 8..24 + i * 8].copy_from_slice(&v.to_le_bytes());
-        }
+        let mut b = crate::layout::encode_freelist(&[9, 5, 7], false);
+        b.resize(64, 0);
         assert_eq!(parse(2, &hdr(3, 0), &b).unwrap(), vec![5, 7, 9]);
         assert_eq!(parse(2, &hdr(0, 0), &b).unwrap(), Vec::<u64>::new());
         assert!(parse(2, &hdr(7, 0), &b).is_err());
@@ -138,13 +123,11 @@ mod tests {
 
     #[test]
     fn count_overflow_form() {
-        let mut b = vec![0u8; 48];
-        b[16..24].copy_from_slice(&2u64.to_le_bytes());
-        b[24..32].copy_from_slice(&11u64.to_le_bytes());
-        b[32..40].copy_from_slice(&10u64.to_le_bytes());
-        assert_eq!(parse(2, &hdr(0xFFFF, 0), &b).unwrap(), vec![10, 11]);
-        b[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert!(parse(2, &hdr(0xFFFF, 0), &b).is_err());
+        let mut b = crate::layout::encode_freelist(&[11, 10], true);
+        let h = hdr(FREELIST_COUNT_OVERFLOW, 0);
+        assert_eq!(parse(2, &h, &b).unwrap(), vec![10, 11]);
+        crate::layout::write_u64(&mut b, PAGE_HEADER_SIZE, u64::MAX).unwrap();
+        assert!(parse(2, &h, &b).is_err());
     }
 
     #[test]

@@ -6,7 +6,12 @@
 
 use std::fmt;
 
-use crate::page::{read_u32, read_u64, PageHeader, META_PAGE_FLAG, PAGE_HEADER_SIZE};
+pub use crate::layout::META_SIZE;
+use crate::layout::{
+    read_u32, read_u64, write_u32, write_u64, PageHeader, META_CHECKSUM, META_FLAGS, META_FREELIST,
+    META_MAGIC, META_PAGE_FLAG, META_PAGE_SIZE, META_PGID, META_ROOT, META_SEQUENCE, META_TXID,
+    META_VERSION, PAGE_HEADER_SIZE,
+};
 
 /// The bbolt magic number.
 pub const MAGIC: u32 = 0xED0C_DAED;
@@ -14,8 +19,6 @@ pub const MAGIC: u32 = 0xED0C_DAED;
 pub const VERSION: u32 = 2;
 /// `meta.freelist` value meaning "no freelist page was written" (`NoFreelistSync`).
 pub const PGID_NO_FREELIST: u64 = u64::MAX;
-/// Bytes of the meta struct (magic .. checksum), which starts after the page header.
-pub const META_SIZE: usize = 64;
 /// Bytes a reader needs from the start of a meta page: header plus meta struct.
 pub const META_PAGE_PREFIX: usize = PAGE_HEADER_SIZE + META_SIZE;
 /// Smallest page size accepted.
@@ -126,44 +129,65 @@ impl Meta {
         Ok(Meta {
             index,
             header,
-            magic: u32at(0)?,
-            version: u32at(4)?,
-            page_size: u32at(8)?,
-            flags: u32at(12)?,
-            root: u64at(16)?,
-            sequence: u64at(24)?,
-            freelist: u64at(32)?,
-            pgid: u64at(40)?,
-            txid: u64at(48)?,
-            checksum: u64at(56)?,
+            magic: u32at(META_MAGIC)?,
+            version: u32at(META_VERSION)?,
+            page_size: u32at(META_PAGE_SIZE)?,
+            flags: u32at(META_FLAGS)?,
+            root: u64at(META_ROOT)?,
+            sequence: u64at(META_SEQUENCE)?,
+            freelist: u64at(META_FREELIST)?,
+            pgid: u64at(META_PGID)?,
+            txid: u64at(META_TXID)?,
+            checksum: u64at(META_CHECKSUM)?,
         })
     }
 
     /// Serializes the meta struct (without page header) as bbolt lays it out; the checksum is
-    /// computed over the first 56 of these bytes.
+    /// computed over the bytes before [`META_CHECKSUM`].
     pub fn to_bytes(&self) -> [u8; META_SIZE] {
         let mut b = [0u8; META_SIZE];
-        let fields32 = [self.magic, self.version, self.page_size, self.flags];
-        for (i, v) in fields32.iter().enumerate() {
-            b[i * 4..i * 4 + 4].copy_from_slice(&v.to_le_bytes());
-        }
-        let fields64 = [
-            self.root,
-            self.sequence,
-            self.freelist,
-            self.pgid,
-            self.txid,
-            self.checksum,
+        let fields32 = [
+            (META_MAGIC, self.magic),
+            (META_VERSION, self.version),
+            (META_PAGE_SIZE, self.page_size),
+            (META_FLAGS, self.flags),
         ];
-        for (i, v) in fields64.iter().enumerate() {
-            b[16 + i * 8..24 + i * 8].copy_from_slice(&v.to_le_bytes());
+        let fields64 = [
+            (META_ROOT, self.root),
+            (META_SEQUENCE, self.sequence),
+            (META_FREELIST, self.freelist),
+            (META_PGID, self.pgid),
+            (META_TXID, self.txid),
+            (META_CHECKSUM, self.checksum),
+        ];
+        // Every offset is inside the 64-byte struct.
+        for (off, v) in fields32 {
+            let _ = write_u32(&mut b, off, v);
+        }
+        for (off, v) in fields64 {
+            let _ = write_u64(&mut b, off, v);
         }
         b
     }
 
+    /// A whole meta page of `page_size` bytes (at least [`META_PAGE_PREFIX`]) as bbolt writes it
+    /// into page `index`: header (id `index`, meta flag), the meta struct, zeros.
+    pub fn page_bytes(&self, index: u8, page_size: usize) -> Vec<u8> {
+        let mut page = vec![0u8; page_size.max(META_PAGE_PREFIX)];
+        let header = PageHeader {
+            id: u64::from(index),
+            flags: META_PAGE_FLAG,
+            count: 0,
+            overflow: 0,
+        };
+        page[..PAGE_HEADER_SIZE].copy_from_slice(&header.encode());
+        page[PAGE_HEADER_SIZE..META_PAGE_PREFIX].copy_from_slice(&self.to_bytes());
+        page
+    }
+
     /// The checksum bbolt would store for this meta: FNV-1a 64 over magic..txid.
     pub fn compute_checksum(&self) -> u64 {
-        fnv1a64(&self.to_bytes()[..META_SIZE - 8])
+        fnv1a64(&self.to_bytes()[..META_CHECKSUM])
     }
 
     /// bbolt's `validate()`: magic, version, checksum.
@@ -295,10 +319,8 @@ mod tests {
     #[test]
     fn roundtrip_and_validate() {
         let m = sample(0, 5);
-        let mut page = vec![0u8; 4096];
-        page[0..8].copy_from_slice(&0u64.to_le_bytes());
-        page[8..10].copy_from_slice(&META_PAGE_FLAG.to_le_bytes());
-        page[16..80].copy_from_slice(&m.to_bytes());
+        let mut page = m.page_bytes(0, 4096);
+        assert_eq!(page.len(), 4096);
         let p = Meta::parse(0, &page).unwrap();
         assert_eq!(p, m);
         p.validate().unwrap();

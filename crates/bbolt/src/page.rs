@@ -9,22 +9,12 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
-/// Size of the header at the start of every page (and of every inline bucket page).
-pub const PAGE_HEADER_SIZE: usize = 16;
-/// Size of one branch or leaf element struct.
-pub const ELEMENT_SIZE: usize = 16;
-/// Page flag of a branch page.
-pub const BRANCH_PAGE_FLAG: u16 = 0x01;
-/// Page flag of a leaf page.
-pub const LEAF_PAGE_FLAG: u16 = 0x02;
-/// Page flag of a meta page.
-pub const META_PAGE_FLAG: u16 = 0x04;
-/// Page flag of a freelist page.
-pub const FREELIST_PAGE_FLAG: u16 = 0x10;
-/// Leaf element flag marking the value as a nested bucket header.
-pub const BUCKET_LEAF_FLAG: u32 = 0x01;
-/// Size of a bucket header (`root u64 | sequence u64`) at the start of a bucket value.
-pub const BUCKET_HEADER_SIZE: usize = 16;
+use crate::layout::{element_offset, BranchElement, LeafElement};
+pub use crate::layout::{
+    PageHeader, BRANCH_PAGE_FLAG, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG, ELEMENT_SIZE,
+    FREELIST_COUNT_SIZE, FREELIST_PAGE_FLAG, LEAF_PAGE_FLAG, META_PAGE_FLAG, PAGE_HEADER_SIZE,
+    PGID_SIZE,
+};
 
 /// bbolt's `MaxKeySize`: the longest key `Bucket.Put` accepts (bbolt `bucket.go`, the same in v1.3.x
 /// and v1.4.x; `Put` returns `ErrKeyTooLarge` above it).
@@ -50,10 +40,6 @@ pub const MAX_BRANCH_NODE_SIZE: usize =
 /// memory. A run above this and above one page is refused before it is read.
 pub const MAX_LEAF_NODE_SIZE: usize = PAGE_HEADER_SIZE
     + 2 * MIN_KEYS_PER_PAGE * (ELEMENT_SIZE + MAX_KEY_SIZE + ETCD_MAX_REQUEST_BYTES);
-/// Size of the count word of a freelist page in its count-overflow form (see the freelist module).
-pub const FREELIST_COUNT_SIZE: usize = 8;
-/// Size of one page id in a freelist page.
-pub const PGID_SIZE: usize = 8;
 
 /// The most pages (the first page and its overflow) a run of this `kind` may span in a file of
 /// `pgid` pages of `page_size` bytes, by the format: a branch or leaf node is at most
@@ -71,24 +57,6 @@ pub fn max_run_pages(kind: Option<PageKind>, page_size: u64, pgid: u64) -> u64 {
         Some(PageKind::Meta) | None => ps,
     };
     bytes.div_ceil(ps).max(1)
-}
-
-/// Reads a little-endian `u16` at `off`, if the bytes are there.
-pub(crate) fn read_u16(b: &[u8], off: usize) -> Option<u16> {
-    let s = b.get(off..off.checked_add(2)?)?;
-    Some(u16::from_le_bytes([s[0], s[1]]))
-}
-
-/// Reads a little-endian `u32` at `off`, if the bytes are there.
-pub(crate) fn read_u32(b: &[u8], off: usize) -> Option<u32> {
-    let s: [u8; 4] = b.get(off..off.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_le_bytes(s))
-}
-
-/// Reads a little-endian `u64` at `off`, if the bytes are there.
-pub(crate) fn read_u64(b: &[u8], off: usize) -> Option<u64> {
-    let s: [u8; 8] = b.get(off..off.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(s))
 }
 
 /// The kind of a page, from its header flags.
@@ -127,30 +95,7 @@ impl PageKind {
     }
 }
 
-/// The 16-byte header at the start of every page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PageHeader {
-    /// Page id as written in the page (must equal the page's position).
-    pub id: u64,
-    /// Type flags (exactly one of the `*_PAGE_FLAG` constants in a sound file).
-    pub flags: u16,
-    /// Number of elements (freelist: see the freelist module).
-    pub count: u16,
-    /// Number of additional contiguous pages this page occupies.
-    pub overflow: u32,
-}
-
 impl PageHeader {
-    /// Parses a header from the first 16 bytes of `b`; `None` if `b` is shorter.
-    pub fn parse(b: &[u8]) -> Option<PageHeader> {
-        Some(PageHeader {
-            id: read_u64(b, 0)?,
-            flags: read_u16(b, 8)?,
-            count: read_u16(b, 10)?,
-            overflow: read_u32(b, 12)?,
-        })
-    }
-
     /// The page kind, if the flags are exactly one known type.
     pub fn kind(&self) -> Option<PageKind> {
         PageKind::from_flags(self.flags)
@@ -313,7 +258,7 @@ impl Page {
                 ),
             ));
         }
-        Ok(PAGE_HEADER_SIZE + i * ELEMENT_SIZE)
+        Ok(element_offset(i))
     }
 
     /// Checks that `[from, from+len)` (relative to the page start) lies within the page and converts
@@ -339,25 +284,23 @@ impl Page {
     pub(crate) fn leaf(&self, i: usize) -> Result<LeafElem> {
         let off = self.elem_offset(i)?;
         let b = self.bytes();
-        let field = |o: usize| read_u32(b, off + o).map(u64::from).unwrap_or(u64::MAX);
-        let (flags, pos, ksize, vsize) = (field(0), field(4), field(8), field(12));
+        // The element is within the page (checked by `new`); a missing one reads as out of range.
+        let (flags, pos, ksize, vsize) = LeafElement::read(b, off)
+            .map(|e| (e.flags, e.pos.into(), e.ksize.into(), e.vsize.into()))
+            .unwrap_or((0, u64::MAX, u64::MAX, u64::MAX));
         let kstart = (off as u64).saturating_add(pos);
         let key = self.range(i, "key", kstart, ksize)?;
         let value = self.range(i, "value", kstart.saturating_add(ksize), vsize)?;
-        Ok(LeafElem {
-            flags: flags as u32,
-            key,
-            value,
-        })
+        Ok(LeafElem { flags, key, value })
     }
 
     /// Decodes branch element `i`.
     pub(crate) fn branch(&self, i: usize) -> Result<BranchElem> {
         let off = self.elem_offset(i)?;
         let b = self.bytes();
-        let pos = read_u32(b, off).map(u64::from).unwrap_or(u64::MAX);
-        let ksize = read_u32(b, off + 4).map(u64::from).unwrap_or(u64::MAX);
-        let pgid = read_u64(b, off + 8).unwrap_or(u64::MAX);
+        let (pos, ksize, pgid) = BranchElement::read(b, off)
+            .map(|e| (e.pos.into(), e.ksize.into(), e.pgid))
+            .unwrap_or((u64::MAX, u64::MAX, u64::MAX));
         let key = self.range(i, "key", (off as u64).saturating_add(pos), ksize)?;
         Ok(BranchElem { key, pgid })
     }
@@ -382,9 +325,13 @@ mod tests {
     }
 
     fn header(buf: &mut [u8], id: u64, flags: u16, count: u16) {
-        buf[0..8].copy_from_slice(&id.to_le_bytes());
-        buf[8..10].copy_from_slice(&flags.to_le_bytes());
-        buf[10..12].copy_from_slice(&count.to_le_bytes());
+        let h = PageHeader {
+            id,
+            flags,
+            count,
+            overflow: 0,
+        };
+        buf[..PAGE_HEADER_SIZE].copy_from_slice(&h.encode());
     }
 
     #[test]

@@ -16,6 +16,13 @@ use std::sync::Arc;
 pub(crate) enum Source {
     /// A file opened read-only; `len` is its size when opened.
     File { file: File, len: u64 },
+    /// The editor's storage (a file or a test's recording of one); `len` is its size when opened.
+    Storage {
+        /// Where the bytes are.
+        io: Arc<dyn crate::write::Storage>,
+        /// Its length when opened.
+        len: u64,
+    },
     /// Bytes held in memory.
     Memory(Arc<[u8]>),
     /// Bytes held in memory followed by zeros up to `len`, like a sparse file.
@@ -31,7 +38,7 @@ impl Source {
     /// Length in bytes (for a file: at open time).
     pub(crate) fn len(&self) -> u64 {
         match self {
-            Source::File { len, .. } => *len,
+            Source::File { len, .. } | Source::Storage { len, .. } => *len,
             Source::Memory(b) => b.len() as u64,
             Source::Sparse { head, len } => (*len).max(head.len() as u64),
         }
@@ -41,6 +48,7 @@ impl Source {
     pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         match self {
             Source::File { file, .. } => file.read_exact_at(buf, offset),
+            Source::Storage { io, .. } => io.read_exact_at(buf, offset),
             Source::Memory(b) => {
                 let eof = || io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of data");
                 let start = usize::try_from(offset).map_err(|_| eof())?;

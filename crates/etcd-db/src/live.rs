@@ -39,6 +39,18 @@ const LOOKUP_RATIO: u64 = 64;
 pub fn visit_live(
     db: &bbolt::Db,
     matches: impl Fn(&[u8]) -> bool,
+    visit: impl FnMut(&KeyValue<'_>),
+) -> Result<LiveStats> {
+    visit_live_upto(db, i64::MAX, matches, visit)
+}
+
+/// [`visit_live`] as of revision `upto`: revisions above it are counted but not seen, so each key
+/// has the value it had at `upto`. Callers check `upto` against the compaction
+/// ([`crate::history::visit_at`]).
+pub(crate) fn visit_live_upto(
+    db: &bbolt::Db,
+    upto: i64,
+    matches: impl Fn(&[u8]) -> bool,
     mut visit: impl FnMut(&KeyValue<'_>),
 ) -> Result<LiveStats> {
     let mut stats = LiveStats::default();
@@ -54,6 +66,9 @@ pub fn visit_live(
         };
         let revision = parse_revision(entry.key())?;
         stats.revision = revision.main;
+        if revision.main > upto {
+            continue;
+        }
         let kv = decode(value, revision)?;
         if !matches(kv.key) {
             continue;
@@ -97,14 +112,16 @@ pub fn visit_live(
     Ok(stats)
 }
 
-fn parse_revision(key: &[u8]) -> Result<Revision> {
+/// Decodes a revision key of the `key` bucket.
+pub(crate) fn parse_revision(key: &[u8]) -> Result<Revision> {
     Revision::parse(key).map_err(|e| Error::Malformed {
         bucket: "key".into(),
         detail: e.0,
     })
 }
 
-fn decode(value: &[u8], revision: Revision) -> Result<KeyValue<'_>> {
+/// Decodes a `key` bucket value stored at `revision`.
+pub(crate) fn decode(value: &[u8], revision: Revision) -> Result<KeyValue<'_>> {
     KeyValue::decode(value).map_err(|e| Error::Malformed {
         bucket: "key".into(),
         detail: format!("revision {}_{}: {e}", revision.main, revision.sub),
@@ -121,67 +138,17 @@ mod tests {
 
     const PAGE: usize = 4096;
 
-    /// A leaf page body (header id and overflow patched by `page`).
-    fn leaf(entries: &[(Vec<u8>, Vec<u8>, u32)]) -> Vec<u8> {
-        let n = entries.len();
-        let mut b = vec![0u8; 16 + 16 * n];
-        b[8..10].copy_from_slice(&2u16.to_le_bytes());
-        b[10..12].copy_from_slice(&(n as u16).to_le_bytes());
-        for (i, (k, v, flags)) in entries.iter().enumerate() {
-            let elem = 16 + 16 * i;
-            let pos = (b.len() - elem) as u32;
-            b[elem..elem + 4].copy_from_slice(&flags.to_le_bytes());
-            b[elem + 4..elem + 8].copy_from_slice(&pos.to_le_bytes());
-            b[elem + 8..elem + 12].copy_from_slice(&(k.len() as u32).to_le_bytes());
-            b[elem + 12..elem + 16].copy_from_slice(&(v.len() as u32).to_le_bytes());
-            b.extend_from_slice(k);
-            b.extend_from_slice(v);
-        }
-        b
-    }
-
-    /// Appends a page (overflowing into as many pages as it needs) and returns its id.
-    fn page(image: &mut Vec<u8>, mut body: Vec<u8>) -> u64 {
-        let id = (image.len() / PAGE) as u64;
-        let n = body.len().div_ceil(PAGE).max(1);
-        body[0..8].copy_from_slice(&id.to_le_bytes());
-        body[12..16].copy_from_slice(&((n - 1) as u32).to_le_bytes());
-        body.resize(n * PAGE, 0);
-        image.extend_from_slice(&body);
-        id
-    }
-
-    /// A bbolt image whose root holds bucket `key` with `entries` (sorted by the caller).
+    /// A bbolt image whose root holds bucket `key` with `entries` (sorted by the caller): the
+    /// bucket's leaf at page 2, the root leaf at page 3.
     fn image(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-        let mut img = vec![0u8; 2 * PAGE];
-        let entries: Vec<_> = entries
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone(), 0))
-            .collect();
-        let key_root = page(&mut img, leaf(&entries));
-        let mut bucket = key_root.to_le_bytes().to_vec();
-        bucket.extend_from_slice(&0u64.to_le_bytes());
-        let root = page(&mut img, leaf(&[(b"key".to_vec(), bucket, 1)]));
-        let pgid = (img.len() / PAGE) as u64;
-        for (index, txid) in [(0usize, 2u64), (1, 1)] {
-            let mut m = Vec::new();
-            m.extend_from_slice(&0xED0C_DAEDu32.to_le_bytes());
-            m.extend_from_slice(&2u32.to_le_bytes());
-            m.extend_from_slice(&(PAGE as u32).to_le_bytes());
-            m.extend_from_slice(&0u32.to_le_bytes());
-            m.extend_from_slice(&root.to_le_bytes());
-            m.extend_from_slice(&0u64.to_le_bytes());
-            m.extend_from_slice(&u64::MAX.to_le_bytes()); // no freelist
-            m.extend_from_slice(&pgid.to_le_bytes());
-            m.extend_from_slice(&txid.to_le_bytes());
-            let sum = bbolt::fnv1a64(&m);
-            m.extend_from_slice(&sum.to_le_bytes());
-            let off = index * PAGE;
-            img[off..off + 8].copy_from_slice(&(index as u64).to_le_bytes());
-            img[off + 8..off + 10].copy_from_slice(&4u16.to_le_bytes());
-            img[off + 16..off + 80].copy_from_slice(&m);
-        }
-        img
+        use bbolt::build::{bucket_kv, bucket_value, kv, Builder};
+        let mut b = Builder::new(PAGE);
+        let entries: Vec<_> = entries.iter().map(|(k, v)| kv(k, v)).collect();
+        let key_root = b.leaf(&entries).unwrap();
+        let root = b
+            .leaf(&[bucket_kv(b"key", bucket_value(key_root))])
+            .unwrap();
+        b.finish(root, bbolt::PGID_NO_FREELIST, 2)
     }
 
     fn varint(mut v: u64, out: &mut Vec<u8>) {

@@ -1,7 +1,10 @@
 //! The few protobuf messages etcd stores in its buckets, decoded by hand (proto3 wire format): no code
-//! generation and no protoc for the offline tools. Unknown fields are skipped, as protobuf requires.
+//! generation and no protoc for the offline tools. Unknown fields are skipped, as protobuf requires;
+//! the wire format itself (varints, tags, bounds) is the `protowire` crate's.
 
 use std::fmt;
+
+use protowire::{Reader, Value};
 
 /// A protobuf value that does not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,87 +16,23 @@ impl fmt::Display for DecodeError {
     }
 }
 
-/// One field of a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field<'a> {
-    /// Wire type 0.
-    Varint(u64),
-    /// Wire type 1.
-    Fixed64(u64),
-    /// Wire type 2.
-    Bytes(&'a [u8]),
-    /// Wire type 5.
-    Fixed32(u32),
-}
-
-/// Reads a varint at `*pos`.
-pub fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, DecodeError> {
-    let mut value = 0u64;
-    for shift in (0..70).step_by(7) {
-        let byte = *buf
-            .get(*pos)
-            .ok_or_else(|| DecodeError("truncated varint".into()))?;
-        *pos += 1;
-        if shift == 63 && byte > 1 {
-            return Err(DecodeError("varint overflows 64 bits".into()));
-        }
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(value);
-        }
+impl From<protowire::Error> for DecodeError {
+    fn from(e: protowire::Error) -> Self {
+        DecodeError(e.kind.to_string())
     }
-    Err(DecodeError("varint longer than 10 bytes".into()))
 }
 
-/// The fields of a message in wire order: `(number, value)`.
-pub fn fields(buf: &[u8]) -> impl Iterator<Item = Result<(u32, Field<'_>), DecodeError>> + '_ {
-    let mut pos = 0usize;
+/// The fields of a message in wire order: `(number, value)`, stopping after the first error.
+fn fields(buf: &[u8]) -> impl Iterator<Item = Result<(u32, Value<'_>), DecodeError>> + '_ {
+    let mut r = Reader::new(buf);
     let mut failed = false;
     std::iter::from_fn(move || {
-        if failed || pos >= buf.len() {
+        if failed {
             return None;
         }
-        let result = (|| {
-            let tag = read_varint(buf, &mut pos)?;
-            let number = u32::try_from(tag >> 3)
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| DecodeError(format!("bad field number in tag {tag}")))?;
-            let take = |pos: &mut usize, n: usize| -> Result<&[u8], DecodeError> {
-                let end = pos
-                    .checked_add(n)
-                    .filter(|end| *end <= buf.len())
-                    .ok_or_else(|| DecodeError(format!("field {number} runs past the end")))?;
-                let bytes = &buf[*pos..end];
-                *pos = end;
-                Ok(bytes)
-            };
-            let field = match tag & 7 {
-                0 => Field::Varint(read_varint(buf, &mut pos)?),
-                1 => Field::Fixed64(u64::from_le_bytes(
-                    take(&mut pos, 8)?
-                        .try_into()
-                        .map_err(|_| DecodeError("fixed64".into()))?,
-                )),
-                2 => {
-                    let len = read_varint(buf, &mut pos)?;
-                    let len =
-                        usize::try_from(len).map_err(|_| DecodeError("length overflows".into()))?;
-                    Field::Bytes(take(&mut pos, len)?)
-                }
-                5 => Field::Fixed32(u32::from_le_bytes(
-                    take(&mut pos, 4)?
-                        .try_into()
-                        .map_err(|_| DecodeError("fixed32".into()))?,
-                )),
-                other => return Err(DecodeError(format!("unsupported wire type {other}"))),
-            };
-            Ok((number, field))
-        })();
-        if result.is_err() {
-            failed = true;
-        }
-        Some(result)
+        let field = r.field().map_err(DecodeError::from).transpose();
+        failed = matches!(field, Some(Err(_)));
+        field
     })
 }
 
@@ -120,12 +59,12 @@ impl<'a> KeyValue<'a> {
         let mut kv = KeyValue::default();
         for field in fields(buf) {
             match field? {
-                (1, Field::Bytes(b)) => kv.key = b,
-                (2, Field::Varint(v)) => kv.create_revision = v as i64,
-                (3, Field::Varint(v)) => kv.mod_revision = v as i64,
-                (4, Field::Varint(v)) => kv.version = v as i64,
-                (5, Field::Bytes(b)) => kv.value = b,
-                (6, Field::Varint(v)) => kv.lease = v as i64,
+                (1, Value::Len(b)) => kv.key = b,
+                (2, Value::Varint(v)) => kv.create_revision = v as i64,
+                (3, Value::Varint(v)) => kv.mod_revision = v as i64,
+                (4, Value::Varint(v)) => kv.version = v as i64,
+                (5, Value::Len(b)) => kv.value = b,
+                (6, Value::Varint(v)) => kv.lease = v as i64,
                 (n @ 1..=6, _) => {
                     return Err(DecodeError(format!(
                         "KeyValue field {n} has the wrong type"
@@ -153,8 +92,14 @@ impl AlarmMember {
         let mut a = AlarmMember::default();
         for field in fields(buf) {
             match field? {
-                (1, Field::Varint(v)) => a.member_id = v,
-                (2, Field::Varint(v)) => a.alarm = v,
+                (1, Value::Varint(v)) => a.member_id = v,
+                (2, Value::Varint(v)) => a.alarm = v,
+                // gogo's Unmarshal refuses a known field with another wire type; so do we.
+                (n @ 1..=2, _) => {
+                    return Err(DecodeError(format!(
+                        "AlarmMember field {n} has the wrong type"
+                    )))
+                }
                 _ => {}
             }
         }
@@ -199,6 +144,41 @@ mod tests {
         assert_eq!(
             AlarmMember::decode(&[0x08, 9, 0x10, 1]).map(|a| a.name()),
             Ok("NOSPACE")
+        );
+    }
+
+    #[test]
+    fn errors_keep_their_wording() {
+        let err = |buf: &[u8]| KeyValue::decode(buf).err().map(|e| e.to_string());
+        assert_eq!(err(&[0x08]), Some("truncated varint".into()));
+        assert_eq!(
+            err(&[0x0a, 5, b'a']),
+            Some("field 1 runs past the end".into())
+        );
+        assert_eq!(err(&[0x00, 0x00]), Some("bad field number in tag 0".into()));
+        assert_eq!(err(&[0x0b]), Some("unsupported wire type 3".into()));
+        assert_eq!(
+            err(&[0x12, 1, 0]),
+            Some("KeyValue field 2 has the wrong type".into())
+        );
+        let mut overflow = vec![0x10];
+        overflow.extend_from_slice(&[0xff; 9]);
+        overflow.push(0x02);
+        assert_eq!(err(&overflow), Some("varint overflows 64 bits".into()));
+        // A length of u64::MAX is refused against the input, not allocated.
+        let mut huge = vec![0x2a];
+        huge.extend_from_slice(&[0xff; 9]);
+        huge.push(0x01);
+        assert_eq!(err(&huge), Some("field 5 runs past the end".into()));
+        // An alarm key whose member ID is not a varint is corrupt, as gogo's Unmarshal says.
+        assert_eq!(
+            AlarmMember::decode(&[0x0a, 1, 9]),
+            Err(DecodeError("AlarmMember field 1 has the wrong type".into()))
+        );
+        // Unknown fields of any wire type are skipped.
+        assert_eq!(
+            AlarmMember::decode(&[0x19, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 4]).map(|a| a.member_id),
+            Ok(4)
         );
     }
 }

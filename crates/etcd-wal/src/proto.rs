@@ -1,19 +1,14 @@
 //! A tiny protobuf encoder and decoder for the handful of raft/etcd messages a restore writes
-//! (etcd-formats.md §7). The encoder reproduces gogoproto's bytes exactly: fields in ascending
+//! (docs/formats.md §7). The encoder reproduces gogoproto's bytes exactly: fields in ascending
 //! number order, non-nullable fields always emitted (even when zero), nullable `bytes` emitted
 //! iff present, repeated scalars unpacked. The decoder accepts any valid encoding (packed
-//! repeated fields, unknown fields, any order) so that tests can compare decoded structures.
+//! repeated fields, unknown fields, any order) so that tests can compare decoded structures. The
+//! wire format itself (varints, tags, bounds) is the `protowire` crate's; this module knows the
+//! messages.
+
+use protowire::{put_int32_field, put_len_field, put_varint_field, ErrorKind, Reader, Value};
 
 use crate::error::{Error, Result};
-
-/// Wire type of varint fields.
-const VARINT: u8 = 0;
-/// Wire type of fixed 64-bit fields.
-const FIXED64: u8 = 1;
-/// Wire type of length-delimited fields.
-const LEN: u8 = 2;
-/// Wire type of fixed 32-bit fields.
-const FIXED32: u8 = 5;
 
 /// `raftpb.EntryType` `EntryNormal`.
 pub const ENTRY_NORMAL: i32 = 0;
@@ -22,62 +17,17 @@ pub const ENTRY_CONF_CHANGE: i32 = 1;
 /// `raftpb.ConfChangeType` `ConfChangeAddNode`.
 pub const CONF_CHANGE_ADD_NODE: i32 = 0;
 
-/// Appends `v` as a base-128 varint.
-pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Appends a field key.
-fn put_key(out: &mut Vec<u8>, field: u32, wire: u8) {
-    put_varint(out, (u64::from(field) << 3) | u64::from(wire));
-}
-
-/// Appends a varint field (always, even when zero: gogo's non-nullable scalars).
-fn put_uint(out: &mut Vec<u8>, field: u32, v: u64) {
-    put_key(out, field, VARINT);
-    put_varint(out, v);
-}
-
-/// Appends an enum/int32 field as Go does (negative values sign-extended to 64 bits).
-fn put_int32(out: &mut Vec<u8>, field: u32, v: i32) {
-    put_uint(out, field, i64::from(v) as u64);
-}
-
-/// Appends a length-delimited field.
-fn put_bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
-    put_key(out, field, LEN);
-    put_varint(out, b.len() as u64);
-    out.extend_from_slice(b);
-}
-
 /// Appends a nullable bytes field when present.
 fn put_opt_bytes(out: &mut Vec<u8>, field: u32, b: Option<&[u8]>) {
     if let Some(b) = b {
-        put_bytes(out, field, b);
+        put_len_field(out, field, b);
     }
 }
 
-/// One decoded field value.
-#[derive(Debug, Clone, Copy)]
-enum Value<'a> {
-    /// A varint.
-    Varint(u64),
-    /// A length-delimited payload.
-    Bytes(&'a [u8]),
-    /// A fixed 32- or 64-bit value (unused by these messages; skipped).
-    Fixed,
-}
-
-/// Iterates over the fields of one encoded message.
+/// Iterates over the fields of one encoded message, naming it in errors.
 struct Fields<'a> {
-    /// The message bytes.
-    buf: &'a [u8],
-    /// Read position.
-    pos: usize,
+    /// The wire reader over the message bytes.
+    r: Reader<'a>,
     /// The message name, for errors.
     msg: &'static str,
 }
@@ -85,98 +35,66 @@ struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Starts reading `buf` as message `msg`.
     fn new(buf: &'a [u8], msg: &'static str) -> Self {
-        Fields { buf, pos: 0, msg }
-    }
-
-    /// An error about this message.
-    fn err(&self, what: &str) -> Error {
-        Error::corrupt(format!("{}: {what} at byte {}", self.msg, self.pos))
-    }
-
-    /// Reads a varint.
-    fn varint(&mut self) -> Result<u64> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(self.err("truncated varint"));
-            };
-            self.pos += 1;
-            v |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return Ok(v);
-            }
+        Fields {
+            r: Reader::new(buf),
+            msg,
         }
-        Err(self.err("varint too long"))
     }
 
-    /// Reads `n` bytes.
-    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.buf.len())
-            .ok_or_else(|| self.err("truncated field"))?;
-        let b = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(b)
+    /// An error about this message at byte `pos`.
+    fn err_at(&self, what: &str, pos: usize) -> Error {
+        Error::corrupt(format!("{}: {what} at byte {pos}", self.msg))
+    }
+
+    /// An error about this message at the read position.
+    fn err(&self, what: &str) -> Error {
+        self.err_at(what, self.r.position())
+    }
+
+    /// A wire-format error about this message, in this crate's words.
+    fn wire_err(&self, e: protowire::Error) -> Error {
+        let what = match e.kind {
+            ErrorKind::TruncatedVarint => "truncated varint".to_string(),
+            ErrorKind::VarintOverflow => "varint too long".to_string(),
+            ErrorKind::FieldNumber { tag } if tag >> 3 == 0 => "field number 0".to_string(),
+            ErrorKind::FieldNumber { .. } => "bad field number".to_string(),
+            ErrorKind::TruncatedPayload { .. } => "truncated field".to_string(),
+            ErrorKind::WireType { wire_type, .. } => format!("unsupported wire type {wire_type}"),
+        };
+        self.err_at(&what, e.offset)
     }
 
     /// The next field, or `None` at the end.
     fn next_field(&mut self) -> Result<Option<(u32, Value<'a>)>> {
-        if self.pos >= self.buf.len() {
-            return Ok(None);
-        }
-        let key = self.varint()?;
-        let field = u32::try_from(key >> 3).map_err(|_| self.err("bad field number"))?;
-        if field == 0 {
-            return Err(self.err("field number 0"));
-        }
-        let v = match (key & 7) as u8 {
-            VARINT => Value::Varint(self.varint()?),
-            LEN => {
-                let n = usize::try_from(self.varint()?).map_err(|_| self.err("bad length"))?;
-                Value::Bytes(self.take(n)?)
-            }
-            FIXED64 => {
-                self.take(8)?;
-                Value::Fixed
-            }
-            FIXED32 => {
-                self.take(4)?;
-                Value::Fixed
-            }
-            w => return Err(self.err(&format!("unsupported wire type {w}"))),
-        };
-        Ok(Some((field, v)))
+        self.r.field().map_err(|e| self.wire_err(e))
     }
 
     /// `v` as a varint, or an error naming `field`.
     fn uint(&self, field: u32, v: Value<'_>) -> Result<u64> {
-        match v {
-            Value::Varint(x) => Ok(x),
-            _ => Err(self.err(&format!("field {field} is not a varint"))),
-        }
+        v.as_varint()
+            .ok_or_else(|| self.err(&format!("field {field} is not a varint")))
     }
 
     /// `v` as bytes, or an error naming `field`.
     fn bytes(&self, field: u32, v: Value<'a>) -> Result<&'a [u8]> {
-        match v {
-            Value::Bytes(b) => Ok(b),
-            _ => Err(self.err(&format!("field {field} is not length-delimited"))),
-        }
+        v.as_len()
+            .ok_or_else(|| self.err(&format!("field {field} is not length-delimited")))
     }
 
     /// Appends a repeated uint64 element, accepting the packed form too.
     fn repeated(&self, field: u32, v: Value<'a>, out: &mut Vec<u64>) -> Result<()> {
         match v {
             Value::Varint(x) => out.push(x),
-            Value::Bytes(b) => {
+            Value::Len(b) => {
                 let mut packed = Fields::new(b, self.msg);
-                while packed.pos < b.len() {
-                    out.push(packed.varint()?);
+                while !packed.r.is_empty() {
+                    let x = packed.r.varint().map_err(|e| packed.wire_err(e))?;
+                    out.push(x);
                 }
             }
-            Value::Fixed => return Err(self.err(&format!("field {field} has a fixed wire type"))),
+            Value::Fixed32(_) | Value::Fixed64(_) => {
+                return Err(self.err(&format!("field {field} has a fixed wire type")))
+            }
         }
         Ok(())
     }
@@ -199,9 +117,9 @@ impl Entry {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_int32(&mut out, 1, self.entry_type);
-        put_uint(&mut out, 2, self.term);
-        put_uint(&mut out, 3, self.index);
+        put_int32_field(&mut out, 1, self.entry_type);
+        put_varint_field(&mut out, 2, self.term);
+        put_varint_field(&mut out, 3, self.index);
         put_opt_bytes(&mut out, 4, self.data.as_deref());
         out
     }
@@ -238,9 +156,9 @@ impl HardState {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_uint(&mut out, 1, self.term);
-        put_uint(&mut out, 2, self.vote);
-        put_uint(&mut out, 3, self.commit);
+        put_varint_field(&mut out, 1, self.term);
+        put_varint_field(&mut out, 2, self.vote);
+        put_varint_field(&mut out, 3, self.commit);
         out
     }
 
@@ -286,10 +204,10 @@ impl ConfState {
             (4, &self.learners_next),
         ] {
             for &id in list {
-                put_uint(&mut out, field, id);
+                put_varint_field(&mut out, field, id);
             }
         }
-        put_uint(&mut out, 5, u64::from(self.auto_leave));
+        put_varint_field(&mut out, 5, u64::from(self.auto_leave));
         out
     }
 
@@ -328,9 +246,9 @@ impl ConfChange {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_uint(&mut out, 1, self.id);
-        put_int32(&mut out, 2, self.change_type);
-        put_uint(&mut out, 3, self.node_id);
+        put_varint_field(&mut out, 1, self.id);
+        put_int32_field(&mut out, 2, self.change_type);
+        put_varint_field(&mut out, 3, self.node_id);
         put_opt_bytes(&mut out, 4, self.context.as_deref());
         out
     }
@@ -367,9 +285,9 @@ impl SnapshotMetadata {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_bytes(&mut out, 1, &self.conf_state.encode());
-        put_uint(&mut out, 2, self.index);
-        put_uint(&mut out, 3, self.term);
+        put_len_field(&mut out, 1, &self.conf_state.encode());
+        put_varint_field(&mut out, 2, self.index);
+        put_varint_field(&mut out, 3, self.term);
         out
     }
 
@@ -403,7 +321,7 @@ impl RaftSnapshot {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
         put_opt_bytes(&mut out, 1, self.data.as_deref());
-        put_bytes(&mut out, 2, &self.metadata.encode());
+        put_len_field(&mut out, 2, &self.metadata.encode());
         out
     }
 
@@ -435,8 +353,8 @@ impl Metadata {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_uint(&mut out, 1, self.node_id);
-        put_uint(&mut out, 2, self.cluster_id);
+        put_varint_field(&mut out, 1, self.node_id);
+        put_varint_field(&mut out, 2, self.cluster_id);
         out
     }
 
@@ -468,7 +386,7 @@ impl SnapFile {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_uint(&mut out, 1, u64::from(self.crc));
+        put_varint_field(&mut out, 1, u64::from(self.crc));
         put_opt_bytes(&mut out, 2, self.data.as_deref());
         out
     }
@@ -503,8 +421,8 @@ impl Record {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_uint(&mut out, 1, self.record_type as u64);
-        put_uint(&mut out, 2, u64::from(self.crc));
+        put_varint_field(&mut out, 1, self.record_type as u64);
+        put_varint_field(&mut out, 2, u64::from(self.crc));
         put_opt_bytes(&mut out, 3, self.data.as_deref());
         out
     }
@@ -540,10 +458,10 @@ impl WalSnapshot {
     /// gogo's encoding.
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        put_uint(&mut out, 1, self.index);
-        put_uint(&mut out, 2, self.term);
+        put_varint_field(&mut out, 1, self.index);
+        put_varint_field(&mut out, 2, self.term);
         if let Some(cs) = &self.conf_state {
-            put_bytes(&mut out, 3, &cs.encode());
+            put_len_field(&mut out, 3, &cs.encode());
         }
         out
     }
@@ -656,6 +574,45 @@ mod tests {
         for bad in [&[0x08][..], &[0x22, 0x05, 1], &[0x00], &[0x0b], &[0xff; 11]] {
             assert!(Entry::decode(bad).is_err(), "{bad:?}");
         }
+        // An overflowing 10th varint byte is refused (this reader used to drop the high bits).
+        let mut overflow = vec![0x10];
+        overflow.extend_from_slice(&[0xff; 9]);
+        overflow.push(0x02);
+        assert_eq!(
+            Entry::decode(&overflow).err().map(|e| e.to_string()),
+            Some("raftpb.Entry: varint too long at byte 11".into())
+        );
+        let mut packed = vec![0x0a, 10];
+        packed.extend_from_slice(&[0x80; 9]);
+        packed.push(0x7f);
+        assert_eq!(
+            ConfState::decode(&packed).err().map(|e| e.to_string()),
+            Some("raftpb.ConfState: varint too long at byte 10".into())
+        );
+        // The other errors keep their wording and offsets.
+        for (bad, want) in [
+            (&[0x08][..], "truncated varint at byte 1"),
+            (&[0x22, 0x05, 1], "truncated field at byte 2"),
+            (&[0x00], "field number 0 at byte 1"),
+            (&[0x0b], "unsupported wire type 3 at byte 1"),
+            (
+                &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+                "bad field number at byte 6",
+            ),
+            (&[0x10, 0x01, 0x22, 0x05, 1], "truncated field at byte 4"),
+            (&[0x12, 0x00], "field 2 is not a varint at byte 2"),
+        ] {
+            assert_eq!(
+                Entry::decode(bad).err().map(|e| e.to_string()),
+                Some(format!("raftpb.Entry: {want}")),
+                "{bad:?}"
+            );
+        }
+        // A length of u64::MAX is refused against the input, not allocated.
+        let mut huge = vec![0x22];
+        huge.extend_from_slice(&[0xff; 9]);
+        huge.push(0x01);
+        assert!(Entry::decode(&huge).is_err());
         // Unknown fields are skipped.
         assert_eq!(
             HardState::decode(&[0x48, 0x01, 0x08, 0x07]).ok(),

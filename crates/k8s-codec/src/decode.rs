@@ -5,8 +5,8 @@ use serde_json::{Map, Number, Value};
 
 use crate::schema::{Card, Message, Scalar, Schema, Special, Type};
 use crate::special;
-use crate::wire::{self, Reader};
 use crate::Error;
+use protowire::{self as wire, Reader};
 
 /// Deepest message nesting accepted (CRD schemas nest deeply; garbage must not overflow the stack).
 pub const MAX_DEPTH: usize = 100;
@@ -90,13 +90,11 @@ pub fn object(
                         let mut pr = Reader::new(b);
                         while !pr.is_empty() {
                             let item = match s {
-                                Scalar::Double => {
-                                    let b8 = take(&mut pr, 8)?;
-                                    wire::Value::Fixed64(b8)
-                                }
-                                Scalar::Float => wire::Value::Fixed32(take(&mut pr, 4)? as u32),
-                                _ => wire::Value::Varint(pr.varint().map_err(|e| e.within(at))?),
-                            };
+                                Scalar::Double => pr.fixed64().map(wire::Value::Fixed64),
+                                Scalar::Float => pr.fixed32().map(wire::Value::Fixed32),
+                                _ => pr.varint().map(wire::Value::Varint),
+                            }
+                            .map_err(|e| Error::from(e).within(at))?;
                             list.push(scalar(s, item).map_err(|e| e.within(at))?);
                         }
                     }
@@ -160,17 +158,6 @@ pub fn object(
 /// Scalars that proto2 may pack in repeated fields.
 fn packable(s: Scalar) -> bool {
     !matches!(s, Scalar::String | Scalar::Bytes)
-}
-
-/// Takes a fixed-size little-endian value from a packed run.
-fn take(r: &mut Reader<'_>, n: usize) -> Result<u64, Error> {
-    let mut v = 0u64;
-    for i in 0..n {
-        // A packed run is a sequence of fixed-size values: read byte by byte via varint-free access.
-        let b = r.byte()?;
-        v |= u64::from(b) << (8 * i);
-    }
-    Ok(v)
 }
 
 /// The payload of a length-delimited field.

@@ -7,8 +7,10 @@ use serde_json::{Map, Value};
 use crate::decode::MAX_DEPTH;
 use crate::schema::{Card, Field, Message, Scalar, Schema, Special, Type};
 use crate::special;
-use crate::wire::{self, put_key, put_len, put_varint_field};
 use crate::Error;
+use protowire::{
+    put_fixed32_field, put_fixed64_field, put_int32_field, put_len_field, put_varint_field,
+};
 
 /// An empty JSON object, the input for messages absent from the JSON.
 fn empty() -> &'static Map<String, Value> {
@@ -130,7 +132,7 @@ fn fields(
             }
             let mut buf = Vec::new();
             fields(schema, inner, obj, &mut buf, depth + 1)?;
-            put_len(out, f.number, &buf);
+            put_len_field(out, f.number, &buf);
             continue;
         }
         let value = obj.get(&f.json).filter(|v| !v.is_null());
@@ -183,7 +185,7 @@ fn fields(
                                     .map_err(|e| e.within(key).within(at))?;
                             }
                         }
-                        put_len(out, f.number, &entry);
+                        put_len_field(out, f.number, &entry);
                     }
                 }
                 Some(v) => {
@@ -201,20 +203,14 @@ fn fields(
 /// Writes the zero value of an absent non-pointer field, as gogo does.
 fn zero(schema: &Schema, f: &Field, out: &mut Vec<u8>, depth: usize) -> Result<(), Error> {
     match f.ty {
-        Type::Scalar(Scalar::String) => put_len(out, f.number, b""),
+        Type::Scalar(Scalar::String) => put_len_field(out, f.number, b""),
         Type::Scalar(Scalar::Bytes) => {} // a nil []byte is not written
-        Type::Scalar(Scalar::Double) => {
-            put_key(out, f.number, wire::FIXED64);
-            out.extend_from_slice(&0f64.to_le_bytes());
-        }
-        Type::Scalar(Scalar::Float) => {
-            put_key(out, f.number, wire::FIXED32);
-            out.extend_from_slice(&0f32.to_le_bytes());
-        }
+        Type::Scalar(Scalar::Double) => put_fixed64_field(out, f.number, 0f64.to_bits()),
+        Type::Scalar(Scalar::Float) => put_fixed32_field(out, f.number, 0f32.to_bits()),
         Type::Scalar(_) => put_varint_field(out, f.number, 0),
         Type::Message(m) => {
             let bytes = message(schema, m, &Value::Null, depth + 1)?;
-            put_len(out, f.number, &bytes);
+            put_len_field(out, f.number, &bytes);
         }
     }
     Ok(())
@@ -232,7 +228,7 @@ fn single(
     match ty {
         Type::Message(m) => {
             let bytes = message(schema, m, v, depth + 1)?;
-            put_len(out, number, &bytes);
+            put_len_field(out, number, &bytes);
         }
         Type::Scalar(s) => scalar(s, number, v, out)?,
     }
@@ -272,8 +268,8 @@ fn int(v: &Value, min: i128, max: i128) -> Result<i128, Error> {
 fn scalar(s: Scalar, number: u32, v: &Value, out: &mut Vec<u8>) -> Result<(), Error> {
     match s {
         Scalar::String => match v {
-            Value::String(t) => put_len(out, number, t.as_bytes()),
-            Value::Null => put_len(out, number, b""),
+            Value::String(t) => put_len_field(out, number, t.as_bytes()),
+            Value::Null => put_len_field(out, number, b""),
             other => {
                 return Err(Error::invalid(format!(
                     "expected a string, found {}",
@@ -285,7 +281,7 @@ fn scalar(s: Scalar, number: u32, v: &Value, out: &mut Vec<u8>) -> Result<(), Er
             Value::String(t) => {
                 let b =
                     special::base64_decode(t).ok_or_else(|| Error::invalid("invalid base64"))?;
-                put_len(out, number, &b);
+                put_len_field(out, number, &b);
             }
             other => {
                 return Err(Error::invalid(format!(
@@ -305,10 +301,10 @@ fn scalar(s: Scalar, number: u32, v: &Value, out: &mut Vec<u8>) -> Result<(), Er
             }
         },
         // Negative int32 values are sign-extended to 64 bits, as Go's uint64(int32) does.
-        Scalar::Int32 => put_varint_field(
+        Scalar::Int32 => put_int32_field(
             out,
             number,
-            int(v, i32::MIN.into(), i32::MAX.into())? as i64 as u64,
+            int(v, i32::MIN.into(), i32::MAX.into())? as i32,
         ),
         Scalar::Int64 => put_varint_field(
             out,
@@ -329,11 +325,9 @@ fn scalar(s: Scalar, number: u32, v: &Value, out: &mut Vec<u8>) -> Result<(), Er
                 }
             };
             if s == Scalar::Double {
-                put_key(out, number, wire::FIXED64);
-                out.extend_from_slice(&f.to_le_bytes());
+                put_fixed64_field(out, number, f.to_bits());
             } else {
-                put_key(out, number, wire::FIXED32);
-                out.extend_from_slice(&(f as f32).to_le_bytes());
+                put_fixed32_field(out, number, (f as f32).to_bits());
             }
         }
     }
@@ -391,7 +385,7 @@ fn special_value(
             };
             put_varint_field(out, 1, ty);
             put_varint_field(out, 2, int_val as u64);
-            put_len(out, 3, str_val.as_bytes());
+            put_len_field(out, 3, str_val.as_bytes());
         }
         Special::Quantity => {
             let text = match v {
@@ -400,21 +394,23 @@ fn special_value(
                 Value::Null => "0".to_string(),
                 _ => return Err(wrong("a quantity string")),
             };
-            put_len(out, 1, text.as_bytes());
+            put_len_field(out, 1, text.as_bytes());
         }
         Special::RawJson => {
             if !v.is_null() {
                 let raw = serde_json::to_vec(v).map_err(|e| Error::invalid(e.to_string()))?;
-                put_len(out, 1, &raw);
+                put_len_field(out, 1, &raw);
             }
         }
         Special::PropsOrArray => match v {
             Value::Null => {}
-            Value::Object(_) => put_len(out, 1, &message(schema, sub(msg, 1)?, v, depth + 1)?),
+            Value::Object(_) => {
+                put_len_field(out, 1, &message(schema, sub(msg, 1)?, v, depth + 1)?)
+            }
             Value::Array(items) => {
                 let m = sub(msg, 2)?;
                 for item in items {
-                    put_len(out, 2, &message(schema, m, item, depth + 1)?);
+                    put_len_field(out, 2, &message(schema, m, item, depth + 1)?);
                 }
             }
             _ => return Err(wrong("a schema object or an array of them")),
@@ -424,13 +420,15 @@ fn special_value(
             Value::Bool(b) => put_varint_field(out, 1, u64::from(*b)),
             Value::Object(_) => {
                 put_varint_field(out, 1, 1);
-                put_len(out, 2, &message(schema, sub(msg, 2)?, v, depth + 1)?);
+                put_len_field(out, 2, &message(schema, sub(msg, 2)?, v, depth + 1)?);
             }
             _ => return Err(wrong("a schema object or a boolean")),
         },
         Special::PropsOrStringArray => match v {
             Value::Null => {}
-            Value::Object(_) => put_len(out, 1, &message(schema, sub(msg, 1)?, v, depth + 1)?),
+            Value::Object(_) => {
+                put_len_field(out, 1, &message(schema, sub(msg, 1)?, v, depth + 1)?)
+            }
             Value::Array(items) => {
                 for item in items {
                     scalar(Scalar::String, 2, item, out)?;

@@ -1,8 +1,8 @@
 //! The storage envelope: `k8s\0` followed by a `runtime.Unknown` message that names the type and
 //! carries the object's own protobuf bytes.
 
-use crate::wire::{self, Reader, Value};
 use crate::{Error, TypeMeta, PROTOBUF_MAGIC};
+use protowire::{put_len_field, Reader, Value};
 
 /// The prefix of values encrypted at rest by the API server.
 const ENCRYPTED_PREFIX: &[u8] = b"k8s:enc:";
@@ -68,7 +68,7 @@ pub fn parse(stored: &[u8]) -> Result<Envelope<'_>, Error> {
     let mut seen_type = false;
     let mut seen_raw = false;
     loop {
-        let field = r.field().map_err(|e| e.within("envelope"))?;
+        let field = r.field().map_err(|e| Error::from(e).within("envelope"))?;
         let Some((n, v)) = field else { break };
         match (n, v) {
             (1, Value::Len(b)) => {
@@ -101,13 +101,13 @@ pub fn parse(stored: &[u8]) -> Result<Envelope<'_>, Error> {
 /// Writes the envelope as the API server does: magic, then Unknown {typeMeta, raw, "", ""}.
 pub fn write(type_meta: &TypeMeta, raw: &[u8]) -> Vec<u8> {
     let mut tm = Vec::with_capacity(type_meta.api_version.len() + type_meta.kind.len() + 4);
-    wire::put_len(&mut tm, 1, type_meta.api_version.as_bytes());
-    wire::put_len(&mut tm, 2, type_meta.kind.as_bytes());
+    put_len_field(&mut tm, 1, type_meta.api_version.as_bytes());
+    put_len_field(&mut tm, 2, type_meta.kind.as_bytes());
     let mut out = Vec::with_capacity(PROTOBUF_MAGIC.len() + tm.len() + raw.len() + 16);
     out.extend_from_slice(PROTOBUF_MAGIC);
-    wire::put_len(&mut out, 1, &tm);
-    wire::put_len(&mut out, 2, raw);
-    wire::put_len(&mut out, 3, b"");
-    wire::put_len(&mut out, 4, b"");
+    put_len_field(&mut out, 1, &tm);
+    put_len_field(&mut out, 2, raw);
+    put_len_field(&mut out, 3, b"");
+    put_len_field(&mut out, 4, b"");
     out
 }

@@ -119,4 +119,23 @@ impl fmt::Display for Error {
     }
 }
 
+impl From<protowire::Error> for Error {
+    /// A wire-format error at the innermost field: input that ends early is [`Error::Truncated`],
+    /// anything else [`Error::Malformed`]; the field path is added as the error bubbles up.
+    fn from(e: protowire::Error) -> Self {
+        use protowire::ErrorKind as K;
+        match e.kind {
+            K::TruncatedVarint | K::TruncatedPayload { .. } => {
+                Error::Truncated { at: String::new() }
+            }
+            K::VarintOverflow => Error::malformed("varint longer than 64 bits"),
+            K::FieldNumber { tag } if tag >> 3 == 0 => Error::malformed("field number 0"),
+            K::FieldNumber { .. } => Error::malformed("field number too large"),
+            K::WireType { field, wire_type } => Error::malformed(format!(
+                "unsupported wire type {wire_type} in field {field}"
+            )),
+        }
+    }
+}
+
 impl std::error::Error for Error {}

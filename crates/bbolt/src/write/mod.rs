@@ -47,32 +47,33 @@
 //! default). A node larger than a page is written as a run of pages (`overflow` in its header).
 
 mod error;
+mod io;
 mod node;
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::fs::OpenOptions;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use error::{Error, Result};
-use node::{BranchItem, Item, Node, HEADER};
+pub use io::{LockedFile, Storage};
+use node::{BranchItem, Item, Node};
 
-use crate::meta::{Meta, PGID_NO_FREELIST};
-use crate::page::{
-    max_run_pages, PageHeader, BUCKET_LEAF_FLAG, FREELIST_PAGE_FLAG, META_PAGE_FLAG,
+use crate::db::MAX_TREE_DEPTH;
+use crate::layout::{
+    encode_freelist, freelist_span, pgids, BucketHeader, PageHeader, BUCKET_HEADER_SIZE,
+    BUCKET_LEAF_FLAG, FREELIST_PAGE_FLAG, META_PAGE_FLAG, PGID_SIZE,
 };
+use crate::meta::{Meta, PGID_NO_FREELIST};
+use crate::page::max_run_pages;
 
 pub use crate::page::MAX_KEY_SIZE;
 /// Largest value bbolt accepts (`MaxValueSize`).
 pub const MAX_VALUE_SIZE: usize = (1 << 31) - 2;
 /// bbolt's default fill percent for splits.
 pub const DEFAULT_FILL_PERCENT: f64 = 0.5;
-/// Deepest tree the editor follows before declaring the file corrupt.
-const MAX_DEPTH: usize = 64;
 /// Bytes of new pages buffered before they are written out.
 const FLUSH_BYTES: usize = 1 << 20;
-/// Size of a bucket header (`root u64 | sequence u64`).
-const BUCKET_HEADER: usize = 16;
 
 /// What [`Editor::commit`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,9 +132,12 @@ impl Top {
 }
 
 /// A copy-on-write editor of one bbolt file (one write transaction). See the module documentation.
+///
+/// `S` is where the file's bytes are: the locked file [`Editor::open`] opens, or any [`Storage`]
+/// given to [`Editor::with_storage`] (the crash-consistency tests record one).
 #[derive(Debug)]
-pub struct Editor {
-    file: LockedFile,
+pub struct Editor<S: Storage = LockedFile> {
+    io: Arc<S>,
     ps: usize,
     meta: Meta,
     /// The root bucket's entries, sorted by name.
@@ -149,9 +153,9 @@ pub struct Editor {
 
 /// The validated bucket header at the start of a bucket value.
 fn bucket_header(value: &[u8], holder: u64) -> Result<(u64, u64)> {
-    match (node::le_u64(value, 0), node::le_u64(value, 8)) {
-        (Some(root), Some(seq)) => Ok((root, seq)),
-        _ => Err(Error::corrupt(
+    match BucketHeader::parse(value) {
+        Some(h) => Ok((h.root, h.sequence)),
+        None => Err(Error::corrupt(
             holder,
             format!(
                 "bucket value is {} bytes, shorter than a bucket header",
@@ -162,10 +166,7 @@ fn bucket_header(value: &[u8], holder: u64) -> Result<(u64, u64)> {
 }
 
 fn bucket_value(root: u64, sequence: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(BUCKET_HEADER);
-    v.extend_from_slice(&root.to_le_bytes());
-    v.extend_from_slice(&sequence.to_le_bytes());
-    v
+    BucketHeader { root, sequence }.encode()
 }
 
 fn check_key(key: &[u8], what: &str) -> Result<()> {
@@ -224,29 +225,7 @@ fn run(id: u64, pages: u64) -> impl Iterator<Item = u64> {
     id..id.saturating_add(pages)
 }
 
-/// The database file with the editor's exclusive `flock`, released explicitly when dropped.
-///
-/// Closing our descriptor is not enough: the lock belongs to the open file description, which a
-/// child process forked by another thread (before its `exec` closes the inherited copy) also
-/// holds for a moment, so the next `Editor::open` of the same file would find it locked.
-#[derive(Debug)]
-struct LockedFile(File);
-
-impl std::ops::Deref for LockedFile {
-    type Target = File;
-    fn deref(&self) -> &File {
-        &self.0
-    }
-}
-
-impl Drop for LockedFile {
-    fn drop(&mut self) {
-        // Nothing to do on failure: the lock goes with the last descriptor anyway.
-        let _ = self.0.unlock();
-    }
-}
-
-impl Editor {
+impl Editor<LockedFile> {
     /// Opens the bbolt file at `path` read-write for one edit. The file must not be in use: like
     /// bbolt, the editor takes an exclusive `flock` and fails if another process holds one (a
     /// running etcd does).
@@ -271,14 +250,19 @@ impl Editor {
                 return Err(Error::io(format!("locking {}", path.display()), e))
             }
         }
-        let file = LockedFile(file);
-        let clone = file
-            .try_clone()
-            .map_err(|e| Error::io("duplicating the file handle", e))?;
-        let meta = *crate::Db::from_file(clone)?.meta();
+        Editor::with_storage(LockedFile(file))
+    }
+}
+
+impl<S: Storage + 'static> Editor<S> {
+    /// Starts an edit of the bbolt file held by `storage` (already locked against other writers,
+    /// if that matters): reads the meta pages, the root bucket and (if present) the freelist.
+    pub fn with_storage(storage: S) -> Result<Editor<S>> {
+        let io = Arc::new(storage);
+        let meta = *crate::Db::from_storage(io.clone())?.meta();
         let ps = meta.page_size as usize;
         let mut ed = Editor {
-            file,
+            io,
             ps,
             meta,
             tops: Vec::new(),
@@ -340,7 +324,7 @@ impl Editor {
         }
         let ps = self.ps as u64;
         let mut buf = vec![0u8; self.ps];
-        self.file
+        self.io
             .read_exact_at(&mut buf, id * ps)
             .map_err(|e| Error::io(format!("reading page {id}"), e))?;
         let h = PageHeader::parse(&buf)
@@ -375,7 +359,7 @@ impl Editor {
             let total = usize::try_from(pages * ps)
                 .map_err(|_| Error::corrupt(id, "page run too large"))?;
             buf.resize(total, 0);
-            self.file
+            self.io
                 .read_exact_at(&mut buf[self.ps..], (id + 1) * ps)
                 .map_err(|e| Error::io(format!("reading the overflow pages of page {id}"), e))?;
         }
@@ -396,8 +380,8 @@ impl Editor {
         // (page, depth)
         let mut stack = vec![(root, 0usize)];
         while let Some((id, depth)) = stack.pop() {
-            if depth > MAX_DEPTH {
-                return Err(Error::corrupt(id, "tree is deeper than 64 levels"));
+            if depth > MAX_TREE_DEPTH {
+                return Err(too_deep(id));
             }
             if !seen.insert(id) {
                 return Err(Error::corrupt(id, "page is referenced twice in one tree"));
@@ -444,24 +428,21 @@ impl Editor {
                 ),
             ));
         }
-        let (start, n) = if h.count == 0xFFFF {
-            let n = node::le_u64(&buf, HEADER)
-                .ok_or_else(|| Error::corrupt(id, "freelist too short for its count"))?;
-            (HEADER + 8, n)
-        } else {
-            (HEADER, u64::from(h.count))
-        };
-        let room = (buf.len().saturating_sub(start) / 8) as u64;
+        let (start, n) = freelist_span(&h, &buf)
+            .ok_or_else(|| Error::corrupt(id, "freelist too short for its count"))?;
+        let room = (buf.len().saturating_sub(start) / PGID_SIZE) as u64;
         if n > room {
             return Err(Error::corrupt(
                 id,
                 format!("freelist claims {n} ids but has room for {room}"),
             ));
         }
+        // n ids fit in the buffer (checked above), whose length is a usize.
+        let body = buf
+            .get(start..start + n as usize * PGID_SIZE)
+            .unwrap_or(&[]);
         let mut ids = Vec::with_capacity(n as usize);
-        for i in 0..n as usize {
-            let v = node::le_u64(&buf, start + i * 8)
-                .ok_or_else(|| Error::corrupt(id, "freelist id out of range"))?;
+        for v in pgids(body) {
             if v < 2 || v >= self.meta.pgid {
                 return Err(Error::corrupt(
                     id,
@@ -480,7 +461,7 @@ impl Editor {
 
     /// The decoded inline bucket page in `value`.
     fn inline_items(value: &[u8], holder: u64) -> Result<Vec<Item>> {
-        let page = value.get(BUCKET_HEADER..).unwrap_or(&[]);
+        let page = value.get(BUCKET_HEADER_SIZE..).unwrap_or(&[]);
         match node::decode(page, holder, true)? {
             Node::Leaf(items) => Ok(items),
             Node::Branch(_) => Err(Error::corrupt(holder, "inline bucket page is not a leaf")),
@@ -702,8 +683,8 @@ impl Editor {
         let mut freed = Vec::new();
         let mut id = root;
         loop {
-            if branches.len() > MAX_DEPTH {
-                return Err(Error::corrupt(id, "tree is deeper than 64 levels"));
+            if branches.len() > MAX_TREE_DEPTH {
+                return Err(too_deep(id));
             }
             let buf = self.read_page(id)?;
             freed.extend(run(id, self.pages_of(&buf)));
@@ -764,7 +745,7 @@ impl Editor {
     /// then hold the new meta, which is also what bbolt expects of its next commit.
     pub fn commit(self) -> Result<CommitStats> {
         let Editor {
-            file,
+            io,
             ps,
             meta,
             tops,
@@ -774,117 +755,30 @@ impl Editor {
             fill_percent,
         } = self;
         let mut sink = Sink {
-            file: &file,
+            io: &*io,
             ps,
             next: meta.pgid,
             flushed: meta.pgid,
             buf: Vec::new(),
             fill_percent,
         };
-        let mut root_items = Vec::with_capacity(tops.len());
-        for top in tops {
-            let value = match top.state {
-                State::Raw(v) => v,
-                State::Full { sequence, items } => match inline_size(&items, ps) {
-                    Some(size) => {
-                        let mut v = bucket_value(0, sequence);
-                        v.reserve(size);
-                        node::encode_leaf(&items, &mut v)?;
-                        v
-                    }
-                    None => bucket_value(sink.tree(&items)?, sequence),
-                },
-                State::Path {
-                    sequence,
-                    branches,
-                    leaf,
-                } => bucket_value(sink.path(branches, &leaf)?, sequence),
-            };
-            root_items.push(Item {
-                flags: top.flags,
-                key: top.name,
-                value,
-            });
-        }
-        let root = sink.tree(&root_items)?;
-        drop(root_items);
+        let root = sink.root_bucket(tops)?;
         freed.extend(root_pages);
         let pages_freed = freed.len() as u64;
-
-        let mut freelist = PGID_NO_FREELIST;
-        let mut freelist_ids = None;
-        if let Some((mut ids, own)) = old_free {
-            freed.extend(own);
-            ids.extend(freed);
-            ids.sort_unstable();
-            if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
-                return Err(Error::corrupt(
-                    w[0],
-                    "page would be freed twice (it is in the freelist but also in use)",
-                ));
+        let (freelist, freelist_ids) = match old_free {
+            Some(old) => {
+                let (id, n) = sink.freelist(old, freed)?;
+                (id, Some(n))
             }
-            let n = ids.len();
-            let mut body = Vec::with_capacity(HEADER + 8 * (n + 1));
-            body.extend_from_slice(&0u64.to_le_bytes());
-            body.extend_from_slice(&FREELIST_PAGE_FLAG.to_le_bytes());
-            if n < 0xFFFF {
-                body.extend_from_slice(&(n as u16).to_le_bytes());
-                body.extend_from_slice(&0u32.to_le_bytes());
-            } else {
-                body.extend_from_slice(&0xFFFFu16.to_le_bytes());
-                body.extend_from_slice(&0u32.to_le_bytes());
-                body.extend_from_slice(&(n as u64).to_le_bytes());
-            }
-            for id in &ids {
-                body.extend_from_slice(&id.to_le_bytes());
-            }
-            freelist = sink.put(body)?;
-            freelist_ids = Some(n as u64);
-        }
-        sink.flush()?;
-        let new_pgid = sink.next;
-        file.sync_data()
-            .map_err(|e| Error::io("syncing the new pages", e))?;
-
-        let txid = meta
-            .txid
-            .checked_add(1)
-            .ok_or_else(|| Error::corrupt(meta.index.into(), "txid overflows"))?;
-        let target = (txid % 2) as u8;
-        let mut new_meta = Meta {
-            index: target,
-            header: PageHeader {
-                id: u64::from(target),
-                flags: META_PAGE_FLAG,
-                count: 0,
-                overflow: 0,
-            },
-            root,
-            freelist,
-            pgid: new_pgid,
-            txid,
-            checksum: 0,
-            ..meta
+            None => (PGID_NO_FREELIST, None),
         };
-        new_meta.checksum = new_meta.compute_checksum();
-        let write_meta = |index: u8| -> Result<()> {
-            let mut page = vec![0u8; ps];
-            page[0..8].copy_from_slice(&u64::from(index).to_le_bytes());
-            page[8..10].copy_from_slice(&META_PAGE_FLAG.to_le_bytes());
-            page[HEADER..HEADER + 64].copy_from_slice(&new_meta.to_bytes());
-            file.write_all_at(&page, u64::from(index) * ps as u64)
-                .map_err(|e| Error::io(format!("writing meta page {index}"), e))?;
-            file.sync_data()
-                .map_err(|e| Error::io(format!("syncing meta page {index}"), e))
-        };
-        if meta.index == target {
-            write_meta(1 - target)?;
-        }
-        write_meta(target)?;
+        let new_pgid = sink.finish()?;
+        let new_meta = next_meta(&meta, root, freelist, new_pgid)?;
+        publish_meta(&*io, ps, meta.index, &new_meta)?;
         Ok(CommitStats {
             page_size: meta.page_size,
-            txid,
-            meta_page: target,
+            txid: new_meta.txid,
+            meta_page: new_meta.index,
             old_pgid: meta.pgid,
             new_pgid,
             pages_written: new_pgid - meta.pgid,
@@ -895,9 +789,57 @@ impl Editor {
     }
 }
 
+/// The corruption a tree deeper than [`MAX_TREE_DEPTH`] levels is.
+fn too_deep(id: u64) -> Error {
+    Error::corrupt(id, format!("tree is deeper than {MAX_TREE_DEPTH} levels"))
+}
+
+/// The meta of the transaction after `meta` (`txid + 1`, in meta page `txid % 2`), describing the
+/// tree at `root`, the freelist page `freelist` and `pgid` pages.
+fn next_meta(meta: &Meta, root: u64, freelist: u64, pgid: u64) -> Result<Meta> {
+    let txid = meta
+        .txid
+        .checked_add(1)
+        .ok_or_else(|| Error::corrupt(meta.index.into(), "txid overflows"))?;
+    let index = (txid % 2) as u8;
+    let mut next = Meta {
+        index,
+        header: PageHeader {
+            id: u64::from(index),
+            flags: META_PAGE_FLAG,
+            count: 0,
+            overflow: 0,
+        },
+        root,
+        freelist,
+        pgid,
+        txid,
+        checksum: 0,
+        ..*meta
+    };
+    next.checksum = next.compute_checksum();
+    Ok(next)
+}
+
+/// Writes `new` into its meta page and syncs, so that it is in force. If that page holds the meta
+/// the edit started from (`old_index`), `new` is first written to the other page and synced: a
+/// valid meta then survives a crash at every point, and both pages end up holding `new`.
+fn publish_meta(io: &dyn Storage, ps: usize, old_index: u8, new: &Meta) -> Result<()> {
+    let write_meta = |index: u8| -> Result<()> {
+        io.write_all_at(&new.page_bytes(index, ps), u64::from(index) * ps as u64)
+            .map_err(|e| Error::io(format!("writing meta page {index}"), e))?;
+        io.sync()
+            .map_err(|e| Error::io(format!("syncing meta page {index}"), e))
+    };
+    if old_index == new.index {
+        write_meta(1 - new.index)?;
+    }
+    write_meta(new.index)
+}
+
 /// Allocates page ids after the high-water mark and writes pages there, buffered.
 struct Sink<'f> {
-    file: &'f File,
+    io: &'f dyn Storage,
     ps: usize,
     /// Next page id to allocate.
     next: u64,
@@ -919,8 +861,8 @@ impl Sink<'_> {
         let start = self.buf.len();
         self.buf.extend_from_slice(&body);
         self.buf.resize(start + pages * self.ps, 0);
-        self.buf[start..start + 8].copy_from_slice(&id.to_le_bytes());
-        self.buf[start + 12..start + 16].copy_from_slice(&overflow.to_le_bytes());
+        crate::layout::place_page(&mut self.buf[start..], id, overflow)
+            .ok_or_else(|| Error::invalid("internal: page shorter than its header"))?;
         if self.buf.len() >= FLUSH_BYTES {
             self.flush()?;
         }
@@ -932,12 +874,69 @@ impl Sink<'_> {
             return Ok(());
         }
         let off = self.flushed * self.ps as u64;
-        self.file
+        self.io
             .write_all_at(&self.buf, off)
             .map_err(|e| Error::io(format!("writing pages from {}", self.flushed), e))?;
         self.flushed = self.next;
         self.buf.clear();
         Ok(())
+    }
+
+    /// Writes every remaining page, syncs, and returns the new high-water mark.
+    fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        self.io
+            .sync()
+            .map_err(|e| Error::io("syncing the new pages", e))?;
+        Ok(self.next)
+    }
+
+    /// Writes each top-level bucket that changed (inline, as a fresh tree, or along its edited
+    /// rightmost path) and then the root bucket listing them all; returns the root bucket's root.
+    fn root_bucket(&mut self, tops: Vec<Top>) -> Result<u64> {
+        let mut root_items = Vec::with_capacity(tops.len());
+        for top in tops {
+            let value = match top.state {
+                State::Raw(v) => v,
+                State::Full { sequence, items } => match inline_size(&items, self.ps) {
+                    Some(size) => {
+                        let mut v = bucket_value(0, sequence);
+                        v.reserve(size);
+                        node::encode_leaf(&items, &mut v)?;
+                        v
+                    }
+                    None => bucket_value(self.tree(&items)?, sequence),
+                },
+                State::Path {
+                    sequence,
+                    branches,
+                    leaf,
+                } => bucket_value(self.path(branches, &leaf)?, sequence),
+            };
+            root_items.push(Item {
+                flags: top.flags,
+                key: top.name,
+                value,
+            });
+        }
+        self.tree(&root_items)
+    }
+
+    /// Writes the new freelist: the old free ids, the old freelist's own pages and `freed`, sorted
+    /// in bbolt's array form (count-overflow form from 0xFFFF ids on). Returns its page and count.
+    fn freelist(&mut self, old: (Vec<u64>, Vec<u64>), freed: Vec<u64>) -> Result<(u64, u64)> {
+        let (mut ids, own) = old;
+        ids.extend(own);
+        ids.extend(freed);
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::corrupt(
+                w[0],
+                "page would be freed twice (it is in the freelist but also in use)",
+            ));
+        }
+        let id = self.put(encode_freelist(&ids, false))?;
+        Ok((id, ids.len() as u64))
     }
 
     /// Writes `items` as leaves split the bbolt way; returns one branch element per leaf.
@@ -1012,43 +1011,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::meta::{MAGIC, VERSION};
-    use crate::page::{LEAF_PAGE_FLAG, META_PAGE_FLAG, PAGE_HEADER_SIZE};
+    use crate::build::empty_db;
     use std::process::{Command, Stdio};
-
-    /// The smallest sound database: two metas (txid 0 and 1) and an empty root leaf at page 2.
-    fn empty_db(ps: usize) -> Vec<u8> {
-        let mut img = vec![0u8; 3 * ps];
-        for (id, flags) in [
-            (0u64, META_PAGE_FLAG),
-            (1, META_PAGE_FLAG),
-            (2, LEAF_PAGE_FLAG),
-        ] {
-            let page = &mut img[id as usize * ps..];
-            page[..8].copy_from_slice(&id.to_le_bytes());
-            page[8..10].copy_from_slice(&flags.to_le_bytes());
-        }
-        for txid in 0..2u64 {
-            let mut meta = Meta {
-                index: txid as u8,
-                header: PageHeader::parse(&img[txid as usize * ps..]).unwrap(),
-                magic: MAGIC,
-                version: VERSION,
-                page_size: ps as u32,
-                flags: 0,
-                root: 2,
-                sequence: 0,
-                freelist: PGID_NO_FREELIST,
-                pgid: 3,
-                txid,
-                checksum: 0,
-            };
-            meta.checksum = meta.compute_checksum();
-            let at = txid as usize * ps + PAGE_HEADER_SIZE;
-            img[at..at + meta.to_bytes().len()].copy_from_slice(&meta.to_bytes());
-        }
-        img
-    }
 
     /// A child process that still holds the editor's open file description (as one forked by
     /// another thread does until its `exec`) must not keep the file locked after the editor is
@@ -1060,7 +1024,7 @@ mod tests {
         let path = dir.join("db");
         std::fs::write(&path, empty_db(4096)).unwrap();
         let ed = Editor::open(&path).unwrap();
-        let shared = ed.file.try_clone().unwrap();
+        let shared = ed.io.0.try_clone().unwrap();
         let mut child = Command::new("sleep")
             .arg("30")
             .stdin(Stdio::from(shared))

@@ -8,14 +8,11 @@
 use std::ops::Range;
 
 use super::error::{Error, Result};
-use crate::page::{
-    PageHeader, BRANCH_PAGE_FLAG, BUCKET_LEAF_FLAG, LEAF_PAGE_FLAG, MIN_KEYS_PER_PAGE,
+use crate::layout::{
+    self, element_offset, BranchElement, LayoutError, LeafElement, PageHeader, BRANCH_PAGE_FLAG,
+    BUCKET_LEAF_FLAG, ELEMENT_SIZE, LEAF_PAGE_FLAG, PAGE_HEADER_SIZE,
 };
-
-/// Page header size.
-pub(super) const HEADER: usize = 16;
-/// Branch or leaf element size.
-pub(super) const ELEM: usize = 16;
+use crate::page::MIN_KEYS_PER_PAGE;
 
 /// A leaf element, owned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +28,7 @@ impl Item {
     }
 
     fn size(&self) -> usize {
-        ELEM + self.key.len() + self.value.len()
+        ELEMENT_SIZE + self.key.len() + self.value.len()
     }
 }
 
@@ -44,7 +41,7 @@ pub(super) struct BranchItem {
 
 impl BranchItem {
     fn size(&self) -> usize {
-        ELEM + self.key.len()
+        ELEMENT_SIZE + self.key.len()
     }
 }
 
@@ -55,16 +52,6 @@ pub(super) enum Node {
     Branch(Vec<BranchItem>),
 }
 
-pub(super) fn le_u32(b: &[u8], off: usize) -> Option<u32> {
-    let s: [u8; 4] = b.get(off..off.checked_add(4)?)?.try_into().ok()?;
-    Some(u32::from_le_bytes(s))
-}
-
-pub(super) fn le_u64(b: &[u8], off: usize) -> Option<u64> {
-    let s: [u8; 8] = b.get(off..off.checked_add(8)?)?.try_into().ok()?;
-    Some(u64::from_le_bytes(s))
-}
-
 /// Decodes the branch or leaf page in `buf` (a whole page run, or an inline bucket's page).
 /// `id` names the page in messages. Keys must be strictly increasing.
 pub(super) fn decode(buf: &[u8], id: u64, inline: bool) -> Result<Node> {
@@ -72,33 +59,29 @@ pub(super) fn decode(buf: &[u8], id: u64, inline: bool) -> Result<Node> {
     let h = PageHeader::parse(buf)
         .ok_or_else(|| Error::corrupt(id, format!("{what} is shorter than a page header")))?;
     let count = usize::from(h.count);
-    if HEADER + count * ELEM > buf.len() {
+    if element_offset(count) > buf.len() {
         return Err(Error::corrupt(
             id,
             format!("{what}: {count} elements do not fit in {} bytes", buf.len()),
         ));
     }
-    let field = |off: usize| le_u32(buf, off).map(|v| v as usize).unwrap_or(usize::MAX);
-    let range = |i: usize, from: usize, len: usize| -> Result<Range<usize>> {
-        match from.checked_add(len) {
+    let past = |i: usize| Error::corrupt(id, format!("{what} element {i} extends past the page"));
+    let range = |i: usize, from: usize, len: u32| -> Result<Range<usize>> {
+        match from.checked_add(len as usize) {
             Some(end) if end <= buf.len() => Ok(from..end),
-            _ => Err(Error::corrupt(
-                id,
-                format!("{what} element {i} extends past the page"),
-            )),
+            _ => Err(past(i)),
         }
     };
     let node = match h.flags {
         LEAF_PAGE_FLAG => {
             let mut items = Vec::with_capacity(count);
             for i in 0..count {
-                let off = HEADER + i * ELEM;
-                let flags = le_u32(buf, off).unwrap_or(0);
-                let (pos, ksize, vsize) = (field(off + 4), field(off + 8), field(off + 12));
-                let k = range(i, off.saturating_add(pos), ksize)?;
-                let v = range(i, k.end, vsize)?;
+                let off = element_offset(i);
+                let e = LeafElement::read(buf, off).ok_or_else(|| past(i))?;
+                let k = range(i, off.saturating_add(e.pos as usize), e.ksize)?;
+                let v = range(i, k.end, e.vsize)?;
                 items.push(Item {
-                    flags,
+                    flags: e.flags,
                     key: buf[k].to_vec(),
                     value: buf[v].to_vec(),
                 });
@@ -108,13 +91,12 @@ pub(super) fn decode(buf: &[u8], id: u64, inline: bool) -> Result<Node> {
         BRANCH_PAGE_FLAG if !inline => {
             let mut items = Vec::with_capacity(count);
             for i in 0..count {
-                let off = HEADER + i * ELEM;
-                let (pos, ksize) = (field(off), field(off + 4));
-                let child = le_u64(buf, off + 8).unwrap_or(0);
-                let k = range(i, off.saturating_add(pos), ksize)?;
+                let off = element_offset(i);
+                let e = BranchElement::read(buf, off).ok_or_else(|| past(i))?;
+                let k = range(i, off.saturating_add(e.pos as usize), e.ksize)?;
                 items.push(BranchItem {
                     key: buf[k].to_vec(),
-                    child,
+                    child: e.pgid,
                 });
             }
             Node::Branch(items)
@@ -138,62 +120,26 @@ pub(super) fn decode(buf: &[u8], id: u64, inline: bool) -> Result<Node> {
 
 /// Serialized size of a leaf node (header included), as bbolt's `node.size`.
 pub(super) fn leaf_size(items: &[Item]) -> usize {
-    HEADER + items.iter().map(Item::size).sum::<usize>()
+    layout::leaf_size(items.iter().map(|it| it.key.len() + it.value.len()))
 }
 
-fn u32_of(v: usize, what: &str) -> Result<u32> {
-    u32::try_from(v).map_err(|_| Error::invalid(format!("{what} {v} does not fit a page element")))
-}
-
-fn header(out: &mut Vec<u8>, flags: u16, count: usize) -> Result<()> {
-    let count = u16::try_from(count)
-        .ok()
-        .filter(|c| *c < 0xFFFF)
-        .ok_or_else(|| Error::invalid(format!("a node of {count} elements is too large")))?;
-    out.extend_from_slice(&0u64.to_le_bytes()); // id: patched by the page sink
-    out.extend_from_slice(&flags.to_le_bytes());
-    out.extend_from_slice(&count.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes()); // overflow: patched by the page sink
-    Ok(())
+fn invalid(e: LayoutError) -> Error {
+    Error::invalid(e.to_string())
 }
 
 /// Appends the leaf page for `items` to `out` (id 0, overflow 0, unpadded): header, element array,
 /// then keys and values in element order, as bbolt writes it.
 pub(super) fn encode_leaf(items: &[Item], out: &mut Vec<u8>) -> Result<()> {
-    let base = out.len();
-    header(out, LEAF_PAGE_FLAG, items.len())?;
-    let mut data = HEADER + items.len() * ELEM;
-    for (i, it) in items.iter().enumerate() {
-        let elem = HEADER + i * ELEM;
-        out.extend_from_slice(&it.flags.to_le_bytes());
-        out.extend_from_slice(&u32_of(data - elem, "element offset")?.to_le_bytes());
-        out.extend_from_slice(&u32_of(it.key.len(), "key size")?.to_le_bytes());
-        out.extend_from_slice(&u32_of(it.value.len(), "value size")?.to_le_bytes());
-        data += it.key.len() + it.value.len();
-    }
-    out.reserve(data - (out.len() - base));
-    for it in items {
-        out.extend_from_slice(&it.key);
-        out.extend_from_slice(&it.value);
-    }
-    Ok(())
+    let entries = items
+        .iter()
+        .map(|it| (it.flags, it.key.as_slice(), it.value.as_slice()));
+    layout::encode_leaf(entries, out).map_err(invalid)
 }
 
 /// Appends the branch page for `items` to `out` (id 0, overflow 0, unpadded).
 pub(super) fn encode_branch(items: &[BranchItem], out: &mut Vec<u8>) -> Result<()> {
-    header(out, BRANCH_PAGE_FLAG, items.len())?;
-    let mut data = HEADER + items.len() * ELEM;
-    for (i, it) in items.iter().enumerate() {
-        let elem = HEADER + i * ELEM;
-        out.extend_from_slice(&u32_of(data - elem, "element offset")?.to_le_bytes());
-        out.extend_from_slice(&u32_of(it.key.len(), "key size")?.to_le_bytes());
-        out.extend_from_slice(&it.child.to_le_bytes());
-        data += it.key.len();
-    }
-    for it in items {
-        out.extend_from_slice(&it.key);
-    }
-    Ok(())
+    let children = items.iter().map(|it| (it.key.as_slice(), it.child));
+    layout::encode_branch(children, out).map_err(invalid)
 }
 
 /// Splits a node whose elements have the given sizes into consecutive ranges, exactly as bbolt's
@@ -207,7 +153,7 @@ pub(super) fn split_ranges(
     fill_percent: f64,
 ) -> Vec<Range<usize>> {
     let threshold = (page_size as f64 * fill_percent.clamp(0.1, 1.0)) as usize;
-    let mut rest_size = HEADER + sizes.iter().sum::<usize>();
+    let mut rest_size = PAGE_HEADER_SIZE + sizes.iter().sum::<usize>();
     let mut out = Vec::new();
     let mut start = 0;
     loop {
@@ -216,7 +162,7 @@ pub(super) fn split_ranges(
             out.push(start..sizes.len());
             return out;
         }
-        let mut sz = HEADER;
+        let mut sz = PAGE_HEADER_SIZE;
         let mut index = 0;
         for (i, &el) in rest.iter().enumerate().take(rest.len() - MIN_KEYS_PER_PAGE) {
             index = i;
@@ -316,6 +262,6 @@ mod tests {
         }
         // The last part fits in a page.
         let last = parts.last().unwrap();
-        assert!(HEADER + last.len() * 100 < 4096);
+        assert!(PAGE_HEADER_SIZE + last.len() * 100 < 4096);
     }
 }

@@ -1,217 +1,95 @@
-//! A tiny test-only bbolt writer, laying out pages by hand.
+//! Test helpers: `bbolt::build` with infallible node writers, the standard sample database, and
+//! the `snapshot status` numbers computed from a `Db`.
 //!
 //! Why it exists: the reader's unit and corruption tests need small, exactly known bbolt files that
-//! do not depend on Go or etcd. This writer places meta pages, freelists (both encodings), leaves,
-//! branches, overflow runs and inline buckets wherever a test wants them, including wrongly.
+//! do not depend on Go or etcd. The pages are laid out by `bbolt::build` (the one builder, on the
+//! crate's layout module); this module adds the shared sample and the status arithmetic.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    dead_code,
+    unused_imports,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs
+)]
 
 pub mod etcd;
 
-pub const MAGIC: u32 = 0xED0C_DAED;
-pub const LEAF: u16 = 0x02;
-pub const BRANCH: u16 = 0x01;
-pub const META: u16 = 0x04;
-pub const FREELIST: u16 = 0x10;
-pub const BUCKET: u32 = 0x01;
-pub const NO_FREELIST: u64 = u64::MAX;
+use std::ops::{Deref, DerefMut};
 
-/// One leaf entry: key, value, element flags.
-pub type Kv = (Vec<u8>, Vec<u8>, u32);
-
-pub fn kv(k: &[u8], v: &[u8]) -> Kv {
-    (k.to_vec(), v.to_vec(), 0)
-}
+pub use bbolt::build::{bucket_kv, bucket_value, kv, reseal_meta, Kv};
+pub const LEAF: u16 = bbolt::LEAF_PAGE_FLAG;
+pub const BRANCH: u16 = bbolt::BRANCH_PAGE_FLAG;
+pub const META: u16 = bbolt::META_PAGE_FLAG;
+pub const FREELIST: u16 = bbolt::FREELIST_PAGE_FLAG;
+pub const BUCKET: u32 = bbolt::BUCKET_LEAF_FLAG;
+pub const NO_FREELIST: u64 = bbolt::PGID_NO_FREELIST;
 
 pub fn fnv64a(data: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for &b in data {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
+    bbolt::fnv1a64(data)
 }
 
 /// Serializes a leaf page (header id 0, no padding), as stored inline or at the start of a page.
 pub fn leaf_bytes(entries: &[Kv]) -> Vec<u8> {
-    let n = entries.len();
-    let mut b = vec![0u8; 16 + 16 * n];
-    b[8..10].copy_from_slice(&LEAF.to_le_bytes());
-    b[10..12].copy_from_slice(&(n as u16).to_le_bytes());
-    for (i, (k, v, flags)) in entries.iter().enumerate() {
-        let elem = 16 + 16 * i;
-        let pos = (b.len() - elem) as u32;
-        b[elem..elem + 4].copy_from_slice(&flags.to_le_bytes());
-        b[elem + 4..elem + 8].copy_from_slice(&pos.to_le_bytes());
-        b[elem + 8..elem + 12].copy_from_slice(&(k.len() as u32).to_le_bytes());
-        b[elem + 12..elem + 16].copy_from_slice(&(v.len() as u32).to_le_bytes());
-        b.extend_from_slice(k);
-        b.extend_from_slice(v);
-    }
-    b
+    bbolt::build::leaf_page(entries).unwrap()
 }
 
 /// Serializes a branch page body.
 pub fn branch_bytes(children: &[(Vec<u8>, u64)]) -> Vec<u8> {
-    let n = children.len();
-    let mut b = vec![0u8; 16 + 16 * n];
-    b[8..10].copy_from_slice(&BRANCH.to_le_bytes());
-    b[10..12].copy_from_slice(&(n as u16).to_le_bytes());
-    for (i, (k, pgid)) in children.iter().enumerate() {
-        let elem = 16 + 16 * i;
-        let pos = (b.len() - elem) as u32;
-        b[elem..elem + 4].copy_from_slice(&pos.to_le_bytes());
-        b[elem + 4..elem + 8].copy_from_slice(&(k.len() as u32).to_le_bytes());
-        b[elem + 8..elem + 16].copy_from_slice(&pgid.to_le_bytes());
-        b.extend_from_slice(k);
-    }
-    b
-}
-
-/// A bucket value pointing at a root page.
-pub fn bucket_value(root: u64) -> Vec<u8> {
-    let mut v = root.to_le_bytes().to_vec();
-    v.extend_from_slice(&0u64.to_le_bytes());
-    v
+    bbolt::build::branch_page(children).unwrap()
 }
 
 /// An inline bucket value holding `entries`.
 pub fn inline_bucket_value(entries: &[Kv]) -> Vec<u8> {
-    let mut v = bucket_value(0);
-    v.extend_from_slice(&leaf_bytes(entries));
-    v
+    bbolt::build::inline_bucket_value(entries).unwrap()
 }
 
-/// A bucket entry for a leaf.
-pub fn bucket_kv(name: &[u8], value: Vec<u8>) -> Kv {
-    (name.to_vec(), value, BUCKET)
+/// [`bbolt::build::Builder`] whose node writers cannot fail in these tests (they unwrap).
+pub struct Builder(pub bbolt::build::Builder);
+
+impl Deref for Builder {
+    type Target = bbolt::build::Builder;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
-pub struct Builder {
-    pub ps: usize,
-    pub image: Vec<u8>,
+impl DerefMut for Builder {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Builder {
     pub fn new(ps: usize) -> Builder {
-        Builder {
-            ps,
-            image: vec![0u8; 2 * ps],
-        }
-    }
-
-    pub fn next_id(&self) -> u64 {
-        (self.image.len() / self.ps) as u64
-    }
-
-    /// Allocates `n` zeroed pages, returns the first id.
-    pub fn alloc(&mut self, n: usize) -> u64 {
-        let id = self.next_id();
-        self.image.resize(self.image.len() + n * self.ps, 0);
-        id
-    }
-
-    /// Writes a page body (header included, id and overflow patched) at a fresh id.
-    pub fn put_page(&mut self, mut body: Vec<u8>) -> u64 {
-        let n = body.len().div_ceil(self.ps).max(1);
-        let id = self.alloc(n);
-        body[0..8].copy_from_slice(&id.to_le_bytes());
-        body[12..16].copy_from_slice(&((n - 1) as u32).to_le_bytes());
-        let off = id as usize * self.ps;
-        self.image[off..off + body.len()].copy_from_slice(&body);
-        id
+        Builder(bbolt::build::Builder::new(ps))
     }
 
     pub fn leaf(&mut self, entries: &[Kv]) -> u64 {
-        self.put_page(leaf_bytes(entries))
+        self.0.leaf(entries).unwrap()
     }
 
     pub fn branch(&mut self, children: &[(Vec<u8>, u64)]) -> u64 {
-        self.put_page(branch_bytes(children))
+        self.0.branch(children).unwrap()
     }
 
-    /// Builds a tree over sorted `entries`, `per_leaf` entries per leaf and `fanout` children per
-    /// branch; returns the root id.
     pub fn tree(&mut self, entries: &[Kv], per_leaf: usize, fanout: usize) -> u64 {
-        let mut level: Vec<(Vec<u8>, u64)> = Vec::new();
-        for chunk in entries.chunks(per_leaf.max(1)) {
-            let id = self.leaf(chunk);
-            level.push((chunk[0].0.clone(), id));
-        }
-        if level.is_empty() {
-            return self.leaf(&[]);
-        }
-        while level.len() > 1 {
-            let mut up = Vec::new();
-            for chunk in level.chunks(fanout.max(2)) {
-                let id = self.branch(chunk);
-                up.push((chunk[0].0.clone(), id));
-            }
-            level = up;
-        }
-        level[0].1
-    }
-
-    /// Writes a freelist page; `overflow_form` forces the count-in-first-u64 encoding.
-    pub fn freelist(&mut self, ids: &[u64], overflow_form: bool) -> u64 {
-        let mut b = vec![0u8; 16];
-        b[8..10].copy_from_slice(&FREELIST.to_le_bytes());
-        if overflow_form || ids.len() >= 0xFFFF {
-            b[10..12].copy_from_slice(&0xFFFFu16.to_le_bytes());
-            b.extend_from_slice(&(ids.len() as u64).to_le_bytes());
-        } else {
-            b[10..12].copy_from_slice(&(ids.len() as u16).to_le_bytes());
-        }
-        for id in ids {
-            b.extend_from_slice(&id.to_le_bytes());
-        }
-        self.put_page(b)
+        self.0.tree(entries, per_leaf, fanout).unwrap()
     }
 
     /// Writes meta `index` into the image.
     pub fn write_meta(&mut self, index: usize, root: u64, freelist: u64, pgid: u64, txid: u64) {
-        let off = index * self.ps;
-        let p = &mut self.image[off..off + 80];
-        p.fill(0);
-        p[0..8].copy_from_slice(&(index as u64).to_le_bytes());
-        p[8..10].copy_from_slice(&META.to_le_bytes());
-        let mut m = Vec::new();
-        m.extend_from_slice(&MAGIC.to_le_bytes());
-        m.extend_from_slice(&2u32.to_le_bytes());
-        m.extend_from_slice(&(self.ps as u32).to_le_bytes());
-        m.extend_from_slice(&0u32.to_le_bytes());
-        m.extend_from_slice(&root.to_le_bytes());
-        m.extend_from_slice(&0u64.to_le_bytes());
-        m.extend_from_slice(&freelist.to_le_bytes());
-        m.extend_from_slice(&pgid.to_le_bytes());
-        m.extend_from_slice(&txid.to_le_bytes());
-        let sum = fnv64a(&m);
-        m.extend_from_slice(&sum.to_le_bytes());
-        p[16..80].copy_from_slice(&m);
+        self.0.write_meta(index as u8, root, freelist, pgid, txid)
     }
 
-    /// Writes both metas as `Tx.WriteTo` does (page 0 txid `txid`, page 1 `txid - 1`) and returns
-    /// the image.
-    pub fn finish(mut self, root: u64, freelist: u64, txid: u64) -> Vec<u8> {
-        let pgid = self.next_id();
-        self.write_meta(0, root, freelist, pgid, txid);
-        self.write_meta(1, root, freelist, pgid, txid - 1);
-        self.image
+    pub fn finish(self, root: u64, freelist: u64, txid: u64) -> Vec<u8> {
+        self.0.finish(root, freelist, txid)
     }
-}
-
-/// Re-computes the checksum of meta `index` after a test edited its fields.
-pub fn reseal_meta(image: &mut [u8], ps: usize, index: usize) {
-    let off = index * ps + 16;
-    let sum = fnv64a(&image[off..off + 56]);
-    image[off + 56..off + 64].copy_from_slice(&sum.to_le_bytes());
 }
 
 /// Sets a u64 field of meta `index` (offset within the meta struct) and reseals it.
 pub fn set_meta_u64(image: &mut [u8], ps: usize, index: usize, field_off: usize, v: u64) {
-    let off = index * ps + 16 + field_off;
-    image[off..off + 8].copy_from_slice(&v.to_le_bytes());
-    reseal_meta(image, ps, index);
+    bbolt::build::set_meta_u64(image, ps, index, field_off, v)
 }
 
 pub fn key(i: usize) -> Vec<u8> {

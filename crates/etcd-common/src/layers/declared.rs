@@ -237,23 +237,7 @@ mod tests {
 
     /// A database image of `pages` pages whose two metas are valid and count them all.
     fn db(pages: u64) -> Vec<u8> {
-        let mut img = vec![0u8; pages as usize * PS];
-        for (m, txid) in [(0usize, 2u64), (1, 1)] {
-            let off = m * PS;
-            img[off..off + 8].copy_from_slice(&(m as u64).to_le_bytes());
-            img[off + 8..off + 10].copy_from_slice(&bbolt::META_PAGE_FLAG.to_le_bytes());
-            let fields: [(usize, u64); 5] =
-                [(32, 2), (40, 0), (48, u64::MAX), (56, pages), (64, txid)];
-            img[off + 16..off + 20].copy_from_slice(&bbolt::MAGIC.to_le_bytes());
-            img[off + 20..off + 24].copy_from_slice(&bbolt::VERSION.to_le_bytes());
-            img[off + 24..off + 28].copy_from_slice(&(PS as u32).to_le_bytes());
-            for (at, v) in fields {
-                img[off + at..off + at + 8].copy_from_slice(&v.to_le_bytes());
-            }
-            let sum = bbolt::fnv1a64(&img[off + 16..off + 72]);
-            img[off + 72..off + 80].copy_from_slice(&sum.to_le_bytes());
-        }
-        img
+        bbolt::build::metas_only(PS, pages)
     }
 
     /// Feeds `data` in pieces of `chunk` bytes; returns what was written and why it stopped.
