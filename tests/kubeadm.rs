@@ -1,7 +1,8 @@
 //! `scripts/kubeadm-restore` on a kubeadm-shaped control-plane node, against a real etcd 3.5.
 //!
 //! The node lives in a temporary directory: `etc/kubernetes/manifests` holds `etcd.yaml`,
-//! `kube-apiserver.yaml` and `kube-scheduler.yaml` in kubeadm's generated format (paths under the
+//! `kube-apiserver.yaml` and `kube-scheduler.yaml` in kubeadm's generated format
+//! (`tests/kubeadm/manifests`, also read by etcd-snap-restore's unit tests; paths under the
 //! temporary directory, free loopback ports), `etc/kubernetes/pki` a kubeadm-shaped PKI made from
 //! the harness's test CA, `var/lib/etcd` the data dir. A stand-in kubelet
 //! (`tests/kubeadm/kubelet.py`) runs each manifest's command line as kubelet would run the static
@@ -20,215 +21,37 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::time::Duration;
 
-use etcd_snap_e2e::support::{self, free_port, run, run_ok, wait_until, CmdOutput, Version};
-use etcd_snap_e2e::{path_with_tools, script, tool};
+use etcd_snap_e2e::support::{self, free_port, run_ok, wait_until, Run, Tool, Version};
+use etcd_snap_e2e::{
+    age_keygen, kubeadm_etcdctl, ours, path_with_tools, program, script, start_stand_in_kubelet,
+    write_kubeadm_pki,
+};
+
+/// `etcd-snap-save --quiet` of `cluster`'s first member into `snap`; it must succeed.
+fn save_snapshot(cluster: &support::Cluster, snap: &Path) {
+    ours("etcd-snap-save")
+        .arg("--endpoints")
+        .arg(&cluster.endpoints()[0])
+        .arg("--quiet")
+        .arg(snap)
+        .run()
+        .succeeds();
+}
 
 /// The revision bump of `--k8s`.
 const K8S_BUMP: i64 = 1_000_000_000;
 
 /// kubeadm v1.31's `etcd.yaml`, with `@ROOT@` for the node's root and `@…_PORT@` for its ports.
-const ETCD_YAML: &str = "\
-apiVersion: v1
-kind: Pod
-metadata:
-  annotations:
-    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://127.0.0.1:@CLIENT_PORT@
-  creationTimestamp: null
-  labels:
-    component: etcd
-    tier: control-plane
-  name: etcd
-  namespace: kube-system
-spec:
-  containers:
-  - command:
-    - etcd
-    - --advertise-client-urls=https://127.0.0.1:@CLIENT_PORT@
-    - --cert-file=@ROOT@/etc/kubernetes/pki/etcd/server.crt
-    - --client-cert-auth=true
-    - --data-dir=@ROOT@/var/lib/etcd
-    - --experimental-initial-corrupt-check=true
-    - --experimental-watch-progress-notify-interval=5s
-    - --initial-advertise-peer-urls=https://127.0.0.1:@PEER_PORT@
-    - --initial-cluster=cp1=https://127.0.0.1:@PEER_PORT@
-    - --key-file=@ROOT@/etc/kubernetes/pki/etcd/server.key
-    - --listen-client-urls=https://127.0.0.1:@CLIENT_PORT@
-    - --listen-metrics-urls=http://127.0.0.1:@METRICS_PORT@
-    - --listen-peer-urls=https://127.0.0.1:@PEER_PORT@
-    - --name=cp1
-    - --peer-cert-file=@ROOT@/etc/kubernetes/pki/etcd/peer.crt
-    - --peer-client-cert-auth=true
-    - --peer-key-file=@ROOT@/etc/kubernetes/pki/etcd/peer.key
-    - --peer-trusted-ca-file=@ROOT@/etc/kubernetes/pki/etcd/ca.crt
-    - --snapshot-count=10000
-    - --trusted-ca-file=@ROOT@/etc/kubernetes/pki/etcd/ca.crt
-    image: registry.k8s.io/etcd:3.5.15-0
-    imagePullPolicy: IfNotPresent
-    livenessProbe:
-      failureThreshold: 8
-      httpGet:
-        host: 127.0.0.1
-        path: /livez
-        port: @METRICS_PORT@
-        scheme: HTTP
-      initialDelaySeconds: 10
-      periodSeconds: 10
-      timeoutSeconds: 15
-    name: etcd
-    readinessProbe:
-      failureThreshold: 3
-      httpGet:
-        host: 127.0.0.1
-        path: /readyz
-        port: @METRICS_PORT@
-        scheme: HTTP
-      periodSeconds: 1
-      timeoutSeconds: 15
-    resources:
-      requests:
-        cpu: 100m
-        memory: 100Mi
-    startupProbe:
-      failureThreshold: 24
-      httpGet:
-        host: 127.0.0.1
-        path: /readyz
-        port: @METRICS_PORT@
-        scheme: HTTP
-      initialDelaySeconds: 10
-      periodSeconds: 10
-      timeoutSeconds: 15
-    volumeMounts:
-    - mountPath: @ROOT@/var/lib/etcd
-      name: etcd-data
-    - mountPath: @ROOT@/etc/kubernetes/pki/etcd
-      name: etcd-certs
-  hostNetwork: true
-  priority: 2000001000
-  priorityClassName: system-node-critical
-  securityContext:
-    seccompProfile:
-      type: RuntimeDefault
-  volumes:
-  - hostPath:
-      path: @ROOT@/etc/kubernetes/pki/etcd
-      type: DirectoryOrCreate
-    name: etcd-certs
-  - hostPath:
-      path: @ROOT@/var/lib/etcd
-      type: DirectoryOrCreate
-    name: etcd-data
-status: {}
-";
+const ETCD_YAML: &str = include_str!("kubeadm/manifests/etcd.yaml");
 
 /// kubeadm v1.31's `kube-apiserver.yaml` (probes and most volumes trimmed).
-const APISERVER_YAML: &str = "\
-apiVersion: v1
-kind: Pod
-metadata:
-  annotations:
-    kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint: 127.0.0.1:@API_PORT@
-  creationTimestamp: null
-  labels:
-    component: kube-apiserver
-    tier: control-plane
-  name: kube-apiserver
-  namespace: kube-system
-spec:
-  containers:
-  - command:
-    - kube-apiserver
-    - --advertise-address=127.0.0.1
-    - --allow-privileged=true
-    - --authorization-mode=Node,RBAC
-    - --client-ca-file=@ROOT@/etc/kubernetes/pki/ca.crt
-    - --enable-admission-plugins=NodeRestriction
-    - --enable-bootstrap-token-auth=true
-    - --etcd-cafile=@ROOT@/etc/kubernetes/pki/etcd/ca.crt
-    - --etcd-certfile=@ROOT@/etc/kubernetes/pki/apiserver-etcd-client.crt
-    - --etcd-keyfile=@ROOT@/etc/kubernetes/pki/apiserver-etcd-client.key
-    - --etcd-servers=https://127.0.0.1:@CLIENT_PORT@
-    - --kubelet-client-certificate=@ROOT@/etc/kubernetes/pki/apiserver-kubelet-client.crt
-    - --kubelet-client-key=@ROOT@/etc/kubernetes/pki/apiserver-kubelet-client.key
-    - --kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname
-    - --requestheader-allowed-names=front-proxy-client
-    - --requestheader-extra-headers-prefix=X-Remote-Extra-
-    - --requestheader-group-headers=X-Remote-Group
-    - --requestheader-username-headers=X-Remote-User
-    - --secure-port=@API_PORT@
-    - --service-account-issuer=https://kubernetes.default.svc.cluster.local
-    - --service-cluster-ip-range=10.96.0.0/12
-    - --tls-cert-file=@ROOT@/etc/kubernetes/pki/apiserver.crt
-    - --tls-private-key-file=@ROOT@/etc/kubernetes/pki/apiserver.key
-    image: registry.k8s.io/kube-apiserver:v1.31.2
-    imagePullPolicy: IfNotPresent
-    name: kube-apiserver
-    resources:
-      requests:
-        cpu: 250m
-    volumeMounts:
-    - mountPath: /etc/ssl/certs
-      name: ca-certs
-      readOnly: true
-    - mountPath: @ROOT@/etc/kubernetes/pki
-      name: k8s-certs
-      readOnly: true
-  hostNetwork: true
-  priority: 2000001000
-  priorityClassName: system-node-critical
-  securityContext:
-    seccompProfile:
-      type: RuntimeDefault
-  volumes:
-  - hostPath:
-      path: /etc/ssl/certs
-      type: DirectoryOrCreate
-    name: ca-certs
-  - hostPath:
-      path: @ROOT@/etc/kubernetes/pki
-      type: DirectoryOrCreate
-    name: k8s-certs
-status: {}
-";
+const APISERVER_YAML: &str = include_str!("kubeadm/manifests/kube-apiserver.yaml");
 
 /// kubeadm v1.31's `kube-scheduler.yaml` (probes trimmed).
-const SCHEDULER_YAML: &str = "\
-apiVersion: v1
-kind: Pod
-metadata:
-  creationTimestamp: null
-  labels:
-    component: kube-scheduler
-    tier: control-plane
-  name: kube-scheduler
-  namespace: kube-system
-spec:
-  containers:
-  - command:
-    - kube-scheduler
-    - --authentication-kubeconfig=@ROOT@/etc/kubernetes/scheduler.conf
-    - --authorization-kubeconfig=@ROOT@/etc/kubernetes/scheduler.conf
-    - --bind-address=127.0.0.1
-    - --kubeconfig=@ROOT@/etc/kubernetes/scheduler.conf
-    - --leader-elect=true
-    image: registry.k8s.io/kube-scheduler:v1.31.2
-    imagePullPolicy: IfNotPresent
-    name: kube-scheduler
-    volumeMounts:
-    - mountPath: @ROOT@/etc/kubernetes/scheduler.conf
-      name: kubeconfig
-      readOnly: true
-  hostNetwork: true
-  volumes:
-  - hostPath:
-      path: @ROOT@/etc/kubernetes/scheduler.conf
-      type: FileOrCreate
-    name: kubeconfig
-status: {}
-";
+const SCHEDULER_YAML: &str = include_str!("kubeadm/manifests/kube-scheduler.yaml");
 
 /// The three manifests, by file name.
 const MANIFESTS: [(&str, &str); 3] = [
@@ -289,27 +112,7 @@ impl Node {
     /// certificate is valid for 127.0.0.1 and has both server and client usages).
     fn write_pki(&self) {
         let tls = support::TlsFiles::generate(&self.root().join("test-pki"));
-        let pki = self.pki();
-        let copies: [(&Path, &str); 14] = [
-            (&tls.ca, "ca.crt"),
-            (&tls.ca_key, "ca.key"),
-            (&tls.server_cert, "apiserver.crt"),
-            (&tls.server_key, "apiserver.key"),
-            (&tls.client_cert, "apiserver-etcd-client.crt"),
-            (&tls.client_key, "apiserver-etcd-client.key"),
-            (&tls.client_cert, "apiserver-kubelet-client.crt"),
-            (&tls.client_key, "apiserver-kubelet-client.key"),
-            (&tls.ca, "etcd/ca.crt"),
-            (&tls.server_cert, "etcd/server.crt"),
-            (&tls.server_key, "etcd/server.key"),
-            (&tls.server_cert, "etcd/peer.crt"),
-            (&tls.server_key, "etcd/peer.key"),
-            (&tls.client_cert, "etcd/healthcheck-client.crt"),
-        ];
-        for (from, to) in copies {
-            fs::copy(from, pki.join(to)).unwrap();
-        }
-        fs::copy(&tls.client_key, pki.join("etcd/healthcheck-client.key")).unwrap();
+        write_kubeadm_pki(&tls, &self.pki());
     }
 
     fn root(&self) -> &Path {
@@ -335,42 +138,17 @@ impl Node {
     /// Starts the stand-in kubelet on the manifests dir.
     fn kubelet(&self) -> Kubelet {
         let stand_ins = support::repo_root().join("tests/kubeadm");
-        // The first python3 with PyYAML: PATH's, else Debian's (python3-yaml).
-        let python = ["python3", "/usr/bin/python3"]
-            .into_iter()
-            .find(|p| {
-                Command::new(p)
-                    .args(["-c", "import yaml"])
-                    .output()
-                    .is_ok_and(|o| o.status.success())
-            })
-            .expect("the stand-in kubelet needs python3 with PyYAML (Debian: python3-yaml; run scripts/setup)");
         let log = fs::File::create(self.root().join("logs/kubelet.log")).unwrap();
-        let mut child = Command::new(python)
-            .arg(stand_ins.join("kubelet.py"))
-            .arg("--manifests")
-            .arg(self.manifests())
-            .arg("--log-dir")
-            .arg(self.root().join("logs"))
-            .arg(format!(
-                "--bin=etcd={}",
-                support::etcd_bin(Version::V3_5, "etcd").display()
-            ))
-            .arg(format!(
-                "--bin=kube-apiserver={}",
-                stand_ins.join("kube-apiserver.py").display()
-            ))
-            .arg(format!(
-                "--bin=kube-scheduler={}",
-                stand_ins.join("kube-idle").display()
-            ))
-            .arg(format!("--parent-pid={}", std::process::id()))
-            .env("PATH", path_with_tools())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("cannot start python3 tests/kubeadm/kubelet.py (needs python3 and PyYAML: run scripts/setup)");
+        let mut child = start_stand_in_kubelet(
+            &self.manifests(),
+            &self.root().join("logs"),
+            &[
+                ("etcd", support::etcd_bin(Version::V3_5, "etcd")),
+                ("kube-apiserver", stand_ins.join("kube-apiserver.py")),
+                ("kube-scheduler", stand_ins.join("kube-idle")),
+            ],
+            log,
+        );
         let stdin = child.stdin.take();
         Kubelet {
             child,
@@ -381,20 +159,8 @@ impl Node {
 
     /// `etcdctl` 3.5 against this node's etcd with the healthcheck client certificate.
     fn etcdctl(&self) -> Command {
-        let pki = self.pki();
-        let mut cmd = Command::new(support::etcd_bin(Version::V3_5, "etcdctl"));
-        cmd.env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoint()))
-            .arg(format!("--cacert={}", pki.join("etcd/ca.crt").display()))
-            .arg(format!(
-                "--cert={}",
-                pki.join("etcd/healthcheck-client.crt").display()
-            ))
-            .arg(format!(
-                "--key={}",
-                pki.join("etcd/healthcheck-client.key").display()
-            ))
-            .stdin(Stdio::null());
+        let mut cmd = kubeadm_etcdctl(Version::V3_5, &self.endpoint(), &self.pki());
+        cmd.env("ETCDCTL_API", "3");
         cmd
     }
 
@@ -422,9 +188,9 @@ impl Node {
     }
 
     /// One of our tools, talking to this node's etcd as kubeadm's healthcheck client.
-    fn client(&self, name: &str) -> Command {
+    fn client(&self, name: &str) -> Tool {
         let pki = self.pki();
-        let mut cmd = Command::new(tool(name));
+        let mut cmd = ours(name);
         cmd.arg("--endpoints")
             .arg(self.endpoint())
             .arg("--cacert")
@@ -438,15 +204,19 @@ impl Node {
 
     /// `etcd-health --wait` with the kubeadm healthcheck client.
     fn wait_etcd_healthy(&self) {
-        run_ok(self.client("etcd-health").args(["--wait", "30s"]));
+        self.client("etcd-health")
+            .args(["--wait", "30s"])
+            .run()
+            .succeeds();
     }
 
     /// `curl https://127.0.0.1:API_PORT/readyz` with the cluster CA: (HTTP code, body).
     fn readyz(&self) -> (String, String) {
-        let out = run(Command::new("curl")
+        let out = program("curl")
             .args(["-sS", "--max-time", "5", "-w", "\n%{http_code}", "--cacert"])
             .arg(self.pki().join("ca.crt"))
-            .arg(format!("https://127.0.0.1:{}/readyz", self.api_port)));
+            .arg(format!("https://127.0.0.1:{}/readyz", self.api_port))
+            .run();
         let (body, code) = out.stdout.rsplit_once('\n').unwrap_or(("", "000"));
         (code.to_string(), body.to_string())
     }
@@ -462,28 +232,26 @@ impl Node {
     /// `scripts/kubeadm-restore ARGS... --manifests-dir M --pki-dir P --no-crictl
     /// --readyz-check curl`, with the workspace tools first on PATH (after `ROOT/fakebin`, where a
     /// test may put stand-ins).
-    fn restore(&self, args: &[&str]) -> CmdOutput {
-        let mut cmd = Command::new(script("kubeadm-restore"));
+    fn restore(&self, args: &[&str]) -> Run {
+        let mut cmd = Tool::new(script("kubeadm-restore"));
         cmd.args(args).arg("--no-crictl");
-        self.run_restore(cmd)
+        self.run_restore(cmd, args)
     }
 
     /// Like [`restore`](Self::restore) but with `crictl` on PATH: the stand-in
     /// `tests/kubeadm/bin/crictl`, which lists the stand-in kubelet's containers.
-    fn restore_with_crictl(&self, args: &[&str]) -> CmdOutput {
-        let mut cmd = Command::new(script("kubeadm-restore"));
+    fn restore_with_crictl(&self, args: &[&str]) -> Run {
+        let mut cmd = Tool::new(script("kubeadm-restore"));
         cmd.args(args)
             .env("KUBELET_CONTAINERS", self.root().join("logs/containers"));
-        self.run_restore(cmd)
+        self.run_restore(cmd, args)
     }
 
-    fn run_restore(&self, mut cmd: Command) -> CmdOutput {
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+    /// Adds the node's directories and `PATH` to `cmd` (`kubeadm-restore ARGS`), runs it, and
+    /// prints what it said.
+    fn run_restore(&self, mut cmd: Tool, args: &[&str]) -> Run {
         let crictl_dir = support::repo_root().join("tests/kubeadm/bin");
-        let out = run(cmd
+        let out = cmd
             .arg("--manifests-dir")
             .arg(self.manifests())
             .arg("--pki-dir")
@@ -498,12 +266,10 @@ impl Node {
                     path_with_tools()
                 ),
             )
-            .stdin(Stdio::null()));
+            .run();
         eprintln!(
             "--- kubeadm-restore {args:?}: exit {}\n--- stdout\n{}--- stderr\n{}",
-            out.code(),
-            out.stdout,
-            out.stderr
+            out.code, out.stdout, out.stderr
         );
         out
     }
@@ -575,21 +341,22 @@ fn load_and_back_up(node: &Node) -> (PathBuf, PathBuf, i64) {
         node.put(k, v);
     }
     let key = node.root().join("backup.key");
-    run_ok(Command::new("age-keygen").arg("-o").arg(&key));
-    let recipient = run_ok(Command::new("age-keygen").arg("-y").arg(&key));
+    let recipient = age_keygen(&key);
     let backup = node.root().join("snap.db.zst.age");
-    run_ok(
-        node.client("etcd-snap-save")
-            .args(["--quiet", "--compress", "-r", recipient.trim()])
-            .arg(&backup),
-    );
-    let status = run_ok(
-        Command::new(tool("etcd-snap-status"))
-            .arg("-i")
-            .arg(&key)
-            .args(["-w", "json"])
-            .arg(&backup),
-    );
+    node.client("etcd-snap-save")
+        .args(["--quiet", "--compress", "-r", recipient.trim()])
+        .arg(&backup)
+        .run()
+        .succeeds();
+    let status = ours("etcd-snap-status")
+        .arg("-i")
+        .arg(&key)
+        .args(["-w", "json"])
+        .arg(&backup)
+        .run()
+        .succeeds()
+        .stdout
+        .clone();
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     let revision = status["revision"].as_i64().unwrap();
     // After the backup: a new object and a changed one.
@@ -623,7 +390,7 @@ fn dry_run_then_restore_on_a_kubeadm_node() {
 
     // kubeadm-restore -i KEY BACKUP: checks, prints the plan, changes nothing.
     let dry = node.restore_with_crictl(&["-i", key, backup]);
-    assert_eq!(dry.code(), 0, "dry run failed");
+    assert_eq!(dry.code, 0, "dry run failed");
     let data = node.data_dir();
     let manifests = node.manifests();
     for expected in [
@@ -672,7 +439,7 @@ fn dry_run_then_restore_on_a_kubeadm_node() {
 
     // kubeadm-restore --yes -i KEY BACKUP
     let out = node.restore_with_crictl(&["--yes", "-i", key, backup]);
-    assert_eq!(out.code(), 0, "restore failed");
+    assert_eq!(out.code, 0, "restore failed");
     assert_eq!(node.registry_keys(), backup_keys(), "not the backup's data");
     let app = run_ok(node.etcdctl().args([
         "get",
@@ -726,12 +493,15 @@ fn corrupt_snapshot_is_refused_before_anything_moves() {
     let (backup, key, _) = load_and_back_up(&node);
     // The raw snapshot, cut in half.
     let plain = node.root().join("snap.db");
-    let decrypted = run(Command::new("sh").arg("-c").arg(format!(
-        "age -d -i '{}' '{}' | zstd -dc > '{}'",
-        key.display(),
-        backup.display(),
-        plain.display()
-    )));
+    let decrypted = program("sh")
+        .arg("-c")
+        .arg(format!(
+            "age -d -i '{}' '{}' | zstd -dc > '{}'",
+            key.display(),
+            backup.display(),
+            plain.display()
+        ))
+        .run();
     assert!(decrypted.success(), "{}", decrypted.stderr);
     let bytes = fs::read(&plain).unwrap();
     let cut = node.root().join("cut.db");
@@ -740,7 +510,7 @@ fn corrupt_snapshot_is_refused_before_anything_moves() {
     let etc_before = node.ls("etc/kubernetes");
 
     let out = node.restore(&["--yes", cut.to_str().unwrap()]);
-    assert_eq!(out.code(), 4, "a corrupt snapshot must exit 4");
+    assert_eq!(out.code, 4, "a corrupt snapshot must exit 4");
     assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
     assert!(
         !out.stdout.contains("$ mv"),
@@ -773,7 +543,7 @@ fn etcd_not_coming_back_times_out_with_rollback_steps() {
         key.to_str().unwrap(),
         backup.to_str().unwrap(),
     ]);
-    assert_eq!(out.code(), 3, "waiting for etcd must time out with exit 3");
+    assert_eq!(out.code, 3, "waiting for etcd must time out with exit 3");
     let data = node.data_dir();
     let var_lib = node.ls("var/lib");
     let aside = node.root().join("var/lib").join(&var_lib[1]);
@@ -829,7 +599,7 @@ fn etcd_not_coming_back_times_out_with_rollback_steps() {
 fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
     let node = Node::new();
     let help = node.restore(&["--help"]);
-    assert_eq!(help.code(), 0);
+    assert_eq!(help.code, 0);
     for flag in [
         "--yes",
         "--identity",
@@ -846,30 +616,30 @@ fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
     ] {
         assert!(help.stdout.contains(flag), "--help lacks {flag}");
     }
-    assert_eq!(node.restore(&[]).code(), 2, "no SNAPSHOT");
+    assert_eq!(node.restore(&[]).code, 2, "no SNAPSHOT");
     let snap = node.root().join("any.db");
     fs::write(&snap, "x").unwrap();
     let snap = snap.to_str().unwrap();
-    assert_eq!(node.restore(&["--bogus", snap]).code(), 2);
-    assert_eq!(node.restore(&["--stop-timeout", "soon", snap]).code(), 2);
+    assert_eq!(node.restore(&["--bogus", snap]).code, 2);
+    assert_eq!(node.restore(&["--stop-timeout", "soon", snap]).code, 2);
 
     // The manifests must wait outside the manifests dir, in a directory that does not exist yet.
     let inside = node.manifests().join("aside");
     let out = node.restore(&["--backup-dir", inside.to_str().unwrap(), snap]);
-    assert_eq!(out.code(), 2, "{}", out.stderr);
+    assert_eq!(out.code, 2, "{}", out.stderr);
     // Also when the path only leads there: through '..', or relative to the current directory.
     let roundabout = node.root().join("etc/kubernetes/pki/../manifests/aside");
     let out = node.restore(&["--backup-dir", roundabout.to_str().unwrap(), snap]);
-    assert_eq!(out.code(), 2, "{}", out.stderr);
+    assert_eq!(out.code, 2, "{}", out.stderr);
     // cd /etc/kubernetes/manifests && kubeadm-restore --backup-dir aside SNAPSHOT
-    let mut cmd = Command::new(script("kubeadm-restore"));
-    cmd.current_dir(node.manifests())
-        .args(["--backup-dir", "aside", "--no-crictl", snap]);
-    let out = node.run_restore(cmd);
-    assert_eq!(out.code(), 2, "{}", out.stderr);
+    let args = ["--backup-dir", "aside", "--no-crictl", snap];
+    let mut cmd = Tool::new(script("kubeadm-restore"));
+    cmd.current_dir(node.manifests()).args(args);
+    let out = node.run_restore(cmd, &args);
+    assert_eq!(out.code, 2, "{}", out.stderr);
     let existing = node.root().join("etc/kubernetes/pki");
     let out = node.restore(&["--backup-dir", existing.to_str().unwrap(), snap]);
-    assert_eq!(out.code(), 5, "{}", out.stderr);
+    assert_eq!(out.code, 5, "{}", out.stderr);
     assert!(out.stderr.contains("exists: choose another --backup-dir"));
 
     // The data dir is the hostPath behind --data-dir's volumeMount, not --data-dir itself.
@@ -883,7 +653,7 @@ fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
     let moved = original.replace(&old_path, &format!("      path: {}\n", disk.display()));
     fs::write(&etcd_yaml, &moved).unwrap();
     let out = node.restore(&[snap]);
-    assert_eq!(out.code(), 4, "a 1-byte snapshot is not a snapshot");
+    assert_eq!(out.code, 4, "a 1-byte snapshot is not a snapshot");
     assert!(
         out.stdout
             .contains(&format!("data dir (host):      {}\n", disk.display())),
@@ -900,7 +670,7 @@ fn usage_errors_refusals_and_a_manifest_without_a_needed_flag() {
         .collect();
     fs::write(&etcd_yaml, &without_name).unwrap();
     let out = node.restore(&["--yes", snap]);
-    assert_eq!(out.code(), 2);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr
             .contains("etcd.yaml: no --name in spec.containers[0].command"),
@@ -952,7 +722,7 @@ fn an_etcd_yaml_edited_by_hand_space_separated_flags_quotes_crlf_and_a_sidecar()
 
     // kubeadm-restore SNAPSHOT (dry run; the 1-byte snapshot stops it after the facts)
     let out = node.restore(&[snap]);
-    assert_eq!(out.code(), 4, "{}", out.stderr);
+    assert_eq!(out.code, 4, "{}", out.stderr);
     let peer = format!("https://127.0.0.1:{}", node.peer_port);
     for expected in [
         "(container etcd)\n".to_string(),
@@ -996,13 +766,7 @@ fn the_printed_rollback_restores_the_node_when_paths_have_spaces() {
     let node = Node::new();
     let cluster = support::Cluster::builder(Version::V3_5).start();
     let snap = node.root().join("snap.db");
-    run_ok(
-        Command::new(tool("etcd-snap-save"))
-            .arg("--endpoints")
-            .arg(&cluster.endpoints()[0])
-            .arg("--quiet")
-            .arg(&snap),
-    );
+    save_snapshot(&cluster, &snap);
     drop(cluster);
     fs::create_dir_all(node.data_dir().join("member")).unwrap();
     fs::write(node.data_dir().join("member/old-data"), "before").unwrap();
@@ -1021,7 +785,7 @@ fn the_printed_rollback_restores_the_node_when_paths_have_spaces() {
                  exit 1 ;; esac\nexec /bin/mv \"$@\"\n",
             )
             .unwrap();
-            run_ok(Command::new("chmod").arg("+x").arg(&mv));
+            program("chmod").arg("+x").arg(&mv).run().succeeds();
             std::thread::sleep(Duration::from_millis(1100));
         }
         // No kubelet: etcd.yaml goes back but etcd never starts, so the run times out (exit 3).
@@ -1033,11 +797,11 @@ fn the_printed_rollback_restores_the_node_when_paths_have_spaces() {
             backup_dir.to_str().unwrap(),
             snap.to_str().unwrap(),
         ]);
-        assert_eq!(out.code(), code, "{}", out.stderr);
+        assert_eq!(out.code, code, "{}", out.stderr);
         let cmds = rollback_commands(&out.stderr);
         assert!(cmds.len() >= 5, "{cmds:?}");
         for cmd in &cmds {
-            let done = run(Command::new("sh").arg("-c").arg(cmd));
+            let done = program("sh").arg("-c").arg(cmd).run();
             assert!(done.success(), "{cmd}: {}", done.stderr);
         }
         assert_eq!(node.manifest_bytes(), manifests_before);
@@ -1061,13 +825,7 @@ fn a_data_dir_that_is_a_symlink_to_another_disk_is_restored_on_that_disk() {
     let node = Node::new();
     let cluster = support::Cluster::builder(Version::V3_5).start();
     let snap = node.root().join("snap.db");
-    run_ok(
-        Command::new(tool("etcd-snap-save"))
-            .arg("--endpoints")
-            .arg(&cluster.endpoints()[0])
-            .arg("--quiet")
-            .arg(&snap),
-    );
+    save_snapshot(&cluster, &snap);
     drop(cluster);
     let disk = node.root().join("data");
     fs::create_dir_all(disk.join("etcd/member")).unwrap();
@@ -1076,7 +834,7 @@ fn a_data_dir_that_is_a_symlink_to_another_disk_is_restored_on_that_disk() {
 
     // kubeadm-restore --yes SNAPSHOT (no kubelet: it times out waiting for etcd, exit 3)
     let out = node.restore(&["--yes", "--etcd-timeout", "1s", snap.to_str().unwrap()]);
-    assert_eq!(out.code(), 3, "{}", out.stderr);
+    assert_eq!(out.code, 3, "{}", out.stderr);
     assert!(
         out.stdout.contains(&format!(
             "data dir (host):      {} (symlink to {})",
@@ -1112,18 +870,12 @@ fn a_multi_member_snapshot_needs_initial_cluster() {
     let node = Node::new();
     let cluster = support::Cluster::builder(Version::V3_5).members(3).start();
     let snap = node.root().join("three.db");
-    run_ok(
-        Command::new(tool("etcd-snap-save"))
-            .arg("--endpoints")
-            .arg(&cluster.endpoints()[0])
-            .arg("--quiet")
-            .arg(&snap),
-    );
+    save_snapshot(&cluster, &snap);
     drop(cluster);
     let snap = snap.to_str().unwrap();
 
     let out = node.restore(&["--yes", snap]);
-    assert_eq!(out.code(), 2);
+    assert_eq!(out.code, 2);
     assert!(
         out.stderr
             .contains("the snapshot comes from a 3-member cluster"),
@@ -1135,6 +887,6 @@ fn a_multi_member_snapshot_needs_initial_cluster() {
     // Making this node a single-member cluster on purpose: the plan says so.
     let single = format!("cp1=https://127.0.0.1:{}", node.peer_port);
     let dry = node.restore(&["--initial-cluster", &single, snap]);
-    assert_eq!(dry.code(), 0);
+    assert_eq!(dry.code, 0);
     assert!(dry.stdout.contains(&format!("--initial-cluster {single}")));
 }

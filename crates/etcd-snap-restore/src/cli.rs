@@ -1,7 +1,7 @@
 //! The command line of `etcd-snap-restore`: etcdutl's flags and defaults, ours, and `--help`.
 
 use etcd_common::args::{Args, Env, Opt};
-use etcd_common::exit::{EXIT_CODES_HELP, SIGNAL_EXIT_HELP};
+use etcd_common::help::{code, Item, Page, Section};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{Error, Result};
 use etcd_db::SchemaVersion;
@@ -53,11 +53,12 @@ pub struct Options {
 /// What the command line asks for.
 pub type Parsed = etcd_common::args::Parsed<Options>;
 
-/// The `--help` text.
-pub fn help() -> String {
-    format!(
-        "\
-etcd-snap-restore {version}
+/// This tool's manual, the one source of its `--help` text and its man page.
+pub const PAGE: Page = Page {
+    name: "etcd-snap-restore",
+    version: env!("CARGO_PKG_VERSION"),
+    summary: "turn an etcd snapshot into a data dir that etcd boots",
+    description: "\
 Turns a snapshot into a data dir that etcd boots: the database with this cluster's membership,
 consistent index and term, a WAL and a v2 snapshot, built beside the target and renamed into
 place only when complete and fsynced. Run it once per member with the same --initial-cluster
@@ -70,49 +71,129 @@ a learner (nor at all unless listed); add learners again after boot with
 
 Versions: the data dir boots the etcd that wrote the snapshot and the later ones etcd upgrades
 it to (3.4 -> 3.5 -> 3.6 -> 3.7). A snapshot whose storage version is newer than any this tool
-knows (3.7), or than --target-version allows, is refused (exit 5) before anything is written.
+knows (3.7), or than --target-version allows, is refused (exit 5) before anything is written.",
+    usage: &["etcd-snap-restore [OPTIONS] [FILE|-]     (no FILE, or '-': read stdin; raw, zstd or age)"],
+    sections: &[
+        Section::titled(
+            "OPTIONS (as etcdutl snapshot restore)",
+            42,
+            &[
+                Item::Opt("      --name NAME", "this member's name [default: default]"),
+                Item::Opt("      --data-dir DIR", "data dir to create [default: NAME.etcd]"),
+                Item::Opt(
+                    "      --wal-dir DIR",
+                    "WAL dir outside the data dir [default: DIR/member/wal]",
+                ),
+                Item::Opt(
+                    "      --initial-cluster LIST",
+                    "name=peer-url,... [default: default=http://localhost:2380]",
+                ),
+                Item::Opt("      --initial-cluster-token TOKEN", "[default: etcd-cluster]"),
+                Item::Opt(
+                    "      --initial-advertise-peer-urls URLS",
+                    "this member's peer URLs [default: http://localhost:2380]",
+                ),
+                Item::Opt(
+                    "      --skip-hash-check",
+                    "accept a snapshot without its SHA-256 trailer (a db\n\
+                     copied from a data dir)",
+                ),
+                Item::Opt(
+                    "      --bump-revision N",
+                    "add N to the latest revision (needs --mark-compacted)",
+                ),
+                Item::Opt(
+                    "      --mark-compacted",
+                    "mark revisions before the bumped one compacted",
+                ),
+                Item::Opt(
+                    "      --initial-memory-map-size N",
+                    "accepted for etcdutl's scripts (bbolt's mmap size there);\n\
+                     no effect on what is written",
+                ),
+            ],
+        ),
+        Section {
+            title: Some("OPTIONS (ours)"),
+            joined: true,
+            width: 42,
+            items: &[
+                Item::Opt(
+                    "      --k8s",
+                    "Kubernetes preset: --bump-revision 1000000000 --mark-compacted",
+                ),
+                Item::Opt(
+                    "      --target-version 3.5|3.6|3.7",
+                    "restore for this etcd instead of the snapshot's own\n\
+                     version: a newer snapshot (3.7 for 3.6, 3.6 or 3.7\n\
+                     for 3.5) gets what etcd's own downgrade writes\n\
+                     (meta/storageVersion rewritten, or removed for 3.5,\n\
+                     cluster/clusterVersion capped, a pending downgrade\n\
+                     cleared); an older one is left for etcd to upgrade",
+                ),
+                Item::Opt(
+                    "  -i, --identity FILE",
+                    "age identity or ssh key for age input; repeatable",
+                ),
+                Item::Opt(
+                    "      --move-aside",
+                    "rename a non-empty data dir (or WAL dir) to\n\
+                     DIR.bak-<UTC time> instead of refusing; never deletes.\n\
+                     A data dir (or WAL dir) that is a non-empty mount point\n\
+                     cannot be renamed: refused (exit 5) before anything is\n\
+                     written; restore into the empty mount point instead",
+                ),
+                Item::Opt(
+                    "      --owner USER[:GROUP]",
+                    "hand the restored tree to this account (e.g. etcd)",
+                ),
+                Item::Opt(
+                    "  -w, --write-out FORMAT",
+                    "summary: simple, json or table [default: simple]",
+                ),
+                Item::Opt(
+                    "      --progress",
+                    "progress on stderr even when it is not a terminal",
+                ),
+                Item::Opt("      --quiet", "no progress"),
+                Item::Opt(
+                    "      --read-manifest FILE",
+                    "print what a kubeadm static-pod manifest (etcd.yaml,\n\
+                     kube-apiserver.yaml) says, as key<TAB>value lines:\n\
+                     pod, container (the one named like the pod),\n\
+                     flag.NAME (its --NAME, the last one wins), host.NAME\n\
+                     (that path on the host, through its hostPath\n\
+                     volume); backslash and control characters escaped\n\
+                     (\\\\ \\t \\n \\r \\u{HEX}); given alone; exit 4 if FILE\n\
+                     is not what kubeadm writes, 6 if it cannot be read",
+                ),
+                Item::Opt("  -h, --help", "print this help"),
+                Item::Opt("  -V, --version", "print the version"),
+            ],
+        },
+        Section::titled(
+            "EXIT CODES",
+            0,
+            &[
+                code::SUCCESS,
+                code::USAGE,
+                code::TRANSIENT,
+                code::INTEGRITY,
+                code::REFUSED,
+                code::LOCAL_IO,
+                code::SIGNALS,
+            ],
+        ),
+    ],
+    examples: &[
+        "etcd-snap-restore snap.db --data-dir /var/lib/etcd-restored",
+        "zstd -dc snap.db.zst | etcd-snap-restore - --name m1 --initial-cluster m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380 --initial-advertise-peer-urls https://10.0.0.1:2380 --initial-cluster-token prod-restore --data-dir /var/lib/etcd --move-aside --k8s",
+    ],
+};
 
-USAGE:
-    etcd-snap-restore [OPTIONS] [FILE|-]     (no FILE, or '-': read stdin; raw, zstd or age)
-
-OPTIONS (as etcdutl snapshot restore):
-      --name NAME                         this member's name [default: default]
-      --data-dir DIR                      data dir to create [default: NAME.etcd]
-      --wal-dir DIR                       WAL dir outside the data dir [default: DIR/member/wal]
-      --initial-cluster LIST              name=peer-url,... [default: default=http://localhost:2380]
-      --initial-cluster-token TOKEN       [default: etcd-cluster]
-      --initial-advertise-peer-urls URLS  this member's peer URLs [default: http://localhost:2380]
-      --skip-hash-check                   accept a snapshot without its SHA-256 trailer (a db
-                                          copied from a data dir)
-      --bump-revision N                   add N to the latest revision (needs --mark-compacted)
-      --mark-compacted                    mark revisions before the bumped one compacted
-OPTIONS (ours):
-      --k8s                               Kubernetes preset: --bump-revision {K8S_BUMP} --mark-compacted
-      --target-version 3.5|3.6|3.7        restore for this etcd instead of the snapshot's own
-                                          version: a newer snapshot (3.7 for 3.6, 3.6 or 3.7
-                                          for 3.5) gets what etcd's own downgrade writes
-                                          (meta/storageVersion rewritten, or removed for 3.5,
-                                          cluster/clusterVersion capped, a pending downgrade
-                                          cleared); an older one is left for etcd to upgrade
-  -i, --identity FILE                     age identity or ssh key for age input; repeatable
-      --move-aside                        rename a non-empty data dir (or WAL dir) to
-                                          DIR.bak-<UTC time> instead of refusing; never deletes
-      --owner USER[:GROUP]                hand the restored tree to this account (e.g. etcd)
-  -w, --write-out FORMAT                  summary: simple, json or table [default: simple]
-      --progress                          progress on stderr even when it is not a terminal
-      --quiet                             no progress
-  -h, --help                              print this help
-  -V, --version                           print the version
-
-{EXIT_CODES_HELP}
-{SIGNAL_EXIT_HELP}
-
-EXAMPLES:
-    etcd-snap-restore snap.db --data-dir /var/lib/etcd-restored
-    zstd -dc snap.db.zst | etcd-snap-restore - --name m1 --initial-cluster m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,m3=https://10.0.0.3:2380 --initial-advertise-peer-urls https://10.0.0.1:2380 --initial-cluster-token prod-restore --data-dir /var/lib/etcd --move-aside --k8s
-",
-        version = env!("CARGO_PKG_VERSION")
-    )
+/// The `--help` text.
+pub fn help() -> String {
+    PAGE.help()
 }
 
 /// Parses the command line; every bad value is a usage error before anything is written.
@@ -178,11 +259,14 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
                 // etcdutl's bolt mmap size: no effect on the files we write.
                 args.value(&opt)?;
             }
+            "read-manifest" => {
+                return crate::manifest::from_command_line(&opt, &mut args).map(Parsed::Exit)
+            }
             "help" => return Ok(Parsed::Exit(help())),
             "version" => {
-                return Ok(Parsed::Exit(format!(
-                    "etcd-snap-restore {}\n",
-                    env!("CARGO_PKG_VERSION")
+                return Ok(Parsed::Exit(etcd_common::version::text(
+                    "etcd-snap-restore",
+                    env!("CARGO_PKG_VERSION"),
                 )))
             }
             _ => return Err(opt.unexpected()),

@@ -8,9 +8,11 @@
 //! built in a staging directory and renamed into place when complete and fsynced.
 
 pub mod cli;
+pub mod manifest;
 pub mod report;
 pub mod rewrite;
 pub mod staging;
+pub mod swap;
 
 use cli::Options;
 use etcd_common::layers::declared::{self, Declared, Refusal};

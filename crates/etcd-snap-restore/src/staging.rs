@@ -10,12 +10,14 @@
 //! run only when it gets that lock without waiting, so a running restore's tree is never touched
 //! whatever PID namespace or `/proc` mount options the runs have; removal never follows a symlink.
 //!
-//! The final renames (the old target aside, then the new tree in; the WAL dir, then the data dir)
-//! form a journal. When one fails, the ones done are undone in reverse order and the targets are as
-//! they were; when undoing fails too, the error line says where each piece is and which `mv`
-//! commands finish the restore by hand, and the built trees are kept. A step is a rename today;
-//! an atomic exchange (`renameat2(RENAME_EXCHANGE)`) fits the same journal, being its own undo.
+//! The staging directory holds the tree (`tree`) and, during the swap, the journal of
+//! [`crate::swap`]: an occupied target (`--move-aside`) trades places with the new tree in one
+//! `renameat2(RENAME_EXCHANGE)`, then the old tree goes to `<target>.bak-<UTC time>`; where the
+//! filesystem has no exchange, two renames. A step that fails is undone with the ones before it;
+//! a run killed anywhere is finished or undone by the next (the data dir's step commits). A
+//! non-empty mount point cannot be renamed, so `--move-aside` refuses it before writing anything.
 
+use crate::swap::{self, Journal, Kind, Step, JOURNAL};
 use etcd_common::error::io_reason;
 use etcd_common::{Error, ExitCode, Result};
 use std::fs;
@@ -35,8 +37,10 @@ const NAME_TRIES: u32 = 64;
 pub struct Stage {
     /// The final path.
     pub target: PathBuf,
-    /// Where it is built.
+    /// Where it is built: `tree` in the staging directory.
     pub build: PathBuf,
+    /// The staging directory (locked; holds the tree and, during the swap, the journal).
+    pub wrapper: PathBuf,
     /// Built inside the (empty) target: only its children are moved at the end.
     pub inside: bool,
     /// The occupied target to rename aside right before the built tree takes its place.
@@ -216,32 +220,90 @@ fn create_locked(parent: &Path, prefix: &str) -> Result<(PathBuf, fs::File)> {
     ))
 }
 
-/// Removes, in `dir`, the staging directories of restores that are gone: those whose lock this
-/// run gets without waiting. A running restore holds its lock, so its tree is skipped; a symlink
-/// or a file with a staging name is not ours and is left alone; removal never follows symlinks
+/// The staging directory at `path`, locked, if it is a leftover of a restore that is gone: a
+/// directory (not a link) with a staging name, owned by this user, still at that name, whose
+/// lock this run gets without waiting (a running restore holds its lock whatever its PID or
+/// PID namespace; a zombie or a reused PID holds nothing).
+fn lock_stale(path: &Path) -> Option<fs::File> {
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    if !(name.contains(MARK) && name.ends_with(SUFFIX)) {
+        return None;
+    }
+    let stale = open_dir_nofollow(path).ok()?;
+    stale.try_lock().ok()?;
+    let ours = stale.metadata().ok()?.uid() == rustix::process::geteuid().as_raw();
+    (ours && still_named(&stale, path).unwrap_or(false)).then_some(stale)
+}
+
+/// The journal in a staging directory, if a complete one is there (never through a link).
+fn read_journal(wrapper: &Path) -> Option<Journal> {
+    use rustix::fs::{Mode, OFlags};
+    let fd = rustix::fs::open(
+        wrapper.join(JOURNAL),
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(fs::File::from(fd), 1 << 20), &mut bytes).ok()?;
+    Journal::decode(&bytes)
+}
+
+/// Clears, in `dir`, what restores that are gone left (see [`lock_stale`]). A staging directory
+/// with a journal is first recovered ([`Journal::recover`]: the swap it started is finished or
+/// undone, so an old tree parked in it goes to its `.bak-` name, never away); then it and the
+/// run's other staging directories are removed. Removal never follows symlinks
 /// (`std::fs::remove_dir_all` removes a link, never what it points to).
-fn remove_stale(dir: &Path) {
+fn clear_stale(dir: &Path) -> Result<()> {
     let Ok(entries) = fs::read_dir(dir) else {
-        return;
+        return Ok(());
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.contains(MARK) && name.ends_with(SUFFIX)) {
-            continue;
-        }
         let path = entry.path();
-        let Ok(stale) = open_dir_nofollow(&path) else {
+        let Some(lock) = lock_stale(&path) else {
             continue;
         };
-        if stale.try_lock().is_err() {
-            continue;
+        if let Some(journal) = read_journal(&path) {
+            journal.recover().map_err(|why| {
+                Error::new(
+                    ExitCode::LocalIo,
+                    format!(
+                        "finishing the swap of an interrupted restore (journal {}): {why}",
+                        path.join(JOURNAL).display()
+                    ),
+                )
+            })?;
+            for other in journal.wrappers.iter().filter(|w| **w != path) {
+                if let Some(other_lock) = lock_stale(other) {
+                    let _ = fs::remove_dir_all(other);
+                    drop(other_lock);
+                }
+            }
         }
-        if still_named(&stale, &path).unwrap_or(false) {
-            let _ = fs::remove_dir_all(&path);
-        }
-        // The lock goes with `stale`, after the tree is gone.
+        let _ = fs::remove_dir_all(&path);
+        // The lock goes with `lock`, after the tree is gone.
+        drop(lock);
     }
+    Ok(())
+}
+
+/// Whether `path` is the root of a mount (a bind mount too): `statx`'s `STATX_ATTR_MOUNT_ROOT`
+/// where the kernel reports it (5.8+), else a device that differs from its parent's.
+fn is_mount_point(path: &Path) -> io::Result<bool> {
+    use rustix::fs::{AtFlags, StatxAttributes, StatxFlags, CWD};
+    if let Ok(st) = rustix::fs::statx(
+        CWD,
+        path,
+        AtFlags::SYMLINK_NOFOLLOW,
+        StatxFlags::BASIC_STATS,
+    ) {
+        if st.stx_attributes_mask.contains(StatxAttributes::MOUNT_ROOT) {
+            return Ok(st.stx_attributes.contains(StatxAttributes::MOUNT_ROOT));
+        }
+    }
+    let here = fs::symlink_metadata(path)?;
+    let up = fs::metadata(path.join(".."))?;
+    Ok(here.dev() != up.dev() || here.ino() == up.ino())
 }
 
 /// The directory a target stands for: a symlink to a directory (a data dir kept on another disk,
@@ -266,38 +328,25 @@ fn resolve_target(target: &Path, what: &str) -> Result<PathBuf> {
     }
 }
 
-/// One rename of the final swap.
-#[derive(Debug, Clone)]
-struct Step {
-    from: PathBuf,
-    to: PathBuf,
-    /// What moves, for messages: "the old data dir", "the new WAL dir".
-    piece: String,
-    /// The old target going aside (not the new tree coming in).
-    old: bool,
-}
-
-impl Step {
-    /// What doing this step is, for an error line.
-    fn doing(&self) -> String {
-        if self.old {
-            format!(
-                "moving {} aside to {}",
-                self.from.display(),
-                self.to.display()
-            )
-        } else {
-            format!("renaming {} to {}", self.from.display(), self.to.display())
-        }
-    }
-}
-
 impl Stage {
     fn prepare(target: &Path, what: &'static str, move_aside: bool) -> Result<Stage> {
         let target = &resolve_target(target, what)?;
         let state = target_state(target)?;
         let aside = match state {
-            TargetState::Occupied(_) if move_aside => Some(aside_name(target)),
+            TargetState::Occupied(_) if move_aside => {
+                let mount = is_mount_point(target)
+                    .map_err(|e| Error::io(format!("checking {}", target.display()), &e))?;
+                if mount {
+                    return Err(Error::new(
+                        ExitCode::Refused,
+                        format!(
+                            "{what} {} is a mount point and not empty: --move-aside swaps directories by renaming, which a mount point refuses; move its contents into a directory on that file system (or elsewhere) and restore into the empty mount point without --move-aside",
+                            target.display()
+                        ),
+                    ));
+                }
+                Some(aside_name(target))
+            }
             TargetState::Occupied(why) => {
                 return Err(Error::new(
                     ExitCode::Refused,
@@ -321,11 +370,16 @@ impl Stage {
             mkdir_all(&parent)?;
             (parent, format!(".{leaf}"))
         };
-        remove_stale(&dir);
-        let (build, lock) = create_locked(&dir, &prefix)?;
+        let (wrapper, lock) = create_locked(&dir, &prefix)?;
+        let build = wrapper.join("tree");
+        if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&build) {
+            let _ = fs::remove_dir(&wrapper);
+            return Err(Error::io(format!("creating {}", build.display()), &e));
+        }
         Ok(Stage {
             target: target.to_path_buf(),
             build,
+            wrapper,
             inside,
             aside,
             what,
@@ -333,9 +387,24 @@ impl Stage {
         })
     }
 
-    /// The renames that put this stage's tree in place, in order.
-    fn steps(&self) -> Result<Vec<Step>> {
-        let mut steps = Vec::new();
+    /// The steps that put this stage's tree in place: those up to the new tree in place
+    /// (`pre`), and moving the old tree aside after the exchange (`post`).
+    fn steps(&self) -> Result<(Vec<Step>, Vec<Step>)> {
+        let ino = |p: &Path| {
+            swap::inode(p).map_err(|e| Error::io(format!("checking {}", p.display()), &e))
+        };
+        let new = format!("the new {}", self.what);
+        let old = format!("the old {}", self.what);
+        let rename = |from: &Path, to: &Path, piece: &str| -> Result<Step> {
+            Ok(Step {
+                kind: Kind::Rename,
+                from: from.to_path_buf(),
+                to: to.to_path_buf(),
+                ino: ino(from)?,
+                piece: piece.to_string(),
+            })
+        };
+        let (mut pre, mut post) = (Vec::new(), Vec::new());
         if self.inside {
             let mut names: Vec<_> = fs::read_dir(&self.build)
                 .map_err(|e| Error::io(format!("reading {}", self.build.display()), &e))?
@@ -344,30 +413,43 @@ impl Stage {
                 .map_err(|e| Error::io(format!("reading {}", self.build.display()), &e))?;
             names.sort();
             for name in names {
-                steps.push(Step {
-                    from: self.build.join(&name),
-                    to: self.target.join(&name),
-                    piece: format!("the new {} {}", self.what, name.to_string_lossy()),
-                    old: false,
+                let piece = format!("{new} {}", name.to_string_lossy());
+                pre.push(rename(
+                    &self.build.join(&name),
+                    &self.target.join(&name),
+                    &piece,
+                )?);
+            }
+        } else if let Some(aside) = &self.aside {
+            let exchange = swap::exchange_supported(&self.wrapper)
+                .map_err(|e| Error::io(format!("renaming in {}", self.wrapper.display()), &e))?;
+            if exchange {
+                // One atomic step: the target always holds a complete tree; then the old one,
+                // now at the staging name, goes aside.
+                pre.push(Step {
+                    kind: Kind::Exchange,
+                    from: self.build.clone(),
+                    to: self.target.clone(),
+                    ino: ino(&self.build)?,
+                    piece: new,
                 });
+                post.push(Step {
+                    kind: Kind::Rename,
+                    from: self.build.clone(),
+                    to: aside.clone(),
+                    ino: ino(&self.target)?,
+                    piece: old,
+                });
+            } else {
+                // No RENAME_EXCHANGE on this filesystem: two renames, the target absent between
+                // them; the journal has the next run put it back or finish.
+                pre.push(rename(&self.target, aside, &old)?);
+                pre.push(rename(&self.build, &self.target, &new)?);
             }
         } else {
-            if let Some(aside) = &self.aside {
-                steps.push(Step {
-                    from: self.target.clone(),
-                    to: aside.clone(),
-                    piece: format!("the old {}", self.what),
-                    old: true,
-                });
-            }
-            steps.push(Step {
-                from: self.build.clone(),
-                to: self.target.clone(),
-                piece: format!("the new {}", self.what),
-                old: false,
-            });
+            pre.push(rename(&self.build, &self.target, &new)?);
         }
-        Ok(steps)
+        Ok((pre, post))
     }
 
     /// Makes this stage's renames durable (and an existing target 0700).
@@ -386,6 +468,16 @@ impl Staging {
     /// Checks the targets and creates the staging directories. A non-empty target is refused
     /// (exit 5) unless `move_aside`, which renames it to `<target>.bak-<UTC time>`.
     pub fn create(data_dir: &Path, wal_dir: Option<&Path>, move_aside: bool) -> Result<Staging> {
+        // What killed runs left is finished or undone first, so that the targets are judged
+        // as they are after that.
+        for (target, what) in [(Some(data_dir), "data dir"), (wal_dir, "wal dir")] {
+            let Some(target) = target else { continue };
+            let target = resolve_target(target, what)?;
+            clear_stale(&parent_of(&target))?;
+            if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                clear_stale(&target)?;
+            }
+        }
         let data = Stage::prepare(data_dir, "data dir", move_aside)?;
         let mut staging = Staging {
             data,
@@ -434,76 +526,83 @@ impl Staging {
         self.wal.iter().chain(std::iter::once(&self.data))
     }
 
-    /// Moves the built trees into place. On failure every target is as it was (the renames done
-    /// are undone), or, when undoing fails too, the error names where each piece is and how to
-    /// finish by hand, and the built trees are kept.
+    /// Moves the built trees into place (see [`crate::swap`]). On failure before the commit
+    /// every target is as it was (the steps done are undone); when undoing fails too, or a
+    /// step after the commit fails, the error says where each piece is, and the journal kept in
+    /// the staging directories has the next run finish or undo it.
     pub fn finish(mut self) -> Result<()> {
         for root in self.roots() {
             sync_tree(&root)?;
         }
-        let mut steps = Vec::new();
+        let (mut pre, mut post) = (Vec::new(), Vec::new());
         for stage in self.stages() {
-            steps.extend(stage.steps()?);
+            let (p, q) = stage.steps()?;
+            pre.extend(p);
+            post.extend(q);
         }
-        let mut done = 0;
-        match self.swap(&steps, &mut done) {
-            Ok(()) => {
-                self.finished = true;
-                for stage in self.stages().filter(|s| s.inside) {
-                    // Emptied by the renames; if it cannot go, the next run removes it.
-                    if fs::remove_dir(&stage.build).is_ok() {
-                        let _ = sync_dir(&stage.target);
-                    }
-                }
-                Ok(())
+        let Some(commit) = pre.len().checked_sub(1) else {
+            return Err(Error::new(
+                ExitCode::LocalIo,
+                format!("{}: the restored tree is empty", self.data.build.display()),
+            ));
+        };
+        pre.extend(post);
+        let journal = Journal {
+            steps: pre,
+            commit,
+            wrappers: self.stages().map(|s| s.wrapper.clone()).collect(),
+        };
+        for wrapper in &journal.wrappers {
+            journal.write(wrapper).map_err(|e| {
+                Error::io(format!("writing the journal in {}", wrapper.display()), &e)
+            })?;
+        }
+        for (done, step) in journal.steps.iter().enumerate() {
+            if let Err(e) = step.apply() {
+                return Err(self.failed(&journal, done, Error::io(step.doing(), &e)));
             }
-            Err(err) => Err(self.roll_back(&steps, done, err)),
         }
-    }
-
-    /// Does `steps` in order, counting them in `done`, then makes them durable.
-    fn swap(&self, steps: &[Step], done: &mut usize) -> Result<()> {
-        for step in steps {
-            fs::rename(&step.from, &step.to).map_err(|e| Error::io(step.doing(), &e))?;
-            *done += 1;
-        }
+        self.finished = true;
         for stage in self.stages() {
             stage.settle()?;
+        }
+        // Every step done: the staging directories hold only the journal (and an emptied tree).
+        for stage in self.stages() {
+            let _ = fs::remove_dir_all(&stage.wrapper);
+            let _ = sync_dir(&parent_of(&stage.wrapper));
         }
         Ok(())
     }
 
-    /// Undoes the first `done` of `steps` after `err`, newest first, and says how it ended.
-    fn roll_back(&mut self, steps: &[Step], done: usize, err: Error) -> Error {
-        if done == 0 {
-            return err;
-        }
-        let mut left = done;
-        let mut failed = None;
-        while left > 0 {
-            let step = &steps[left - 1];
-            match fs::rename(&step.to, &step.from) {
-                Ok(()) => left -= 1,
-                Err(e) => {
-                    failed = Some((step, e));
-                    break;
-                }
-            }
-        }
-        let mut dirs: Vec<PathBuf> = steps
-            .iter()
-            .flat_map(|s| [parent_of(&s.from), parent_of(&s.to)])
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        for dir in &dirs {
-            let _ = sync_dir(dir);
-        }
+    /// Says how a swap that failed at step `done` with `err` ended: undone before the commit,
+    /// or kept for the next run.
+    fn failed(&mut self, journal: &Journal, done: usize, err: Error) -> Error {
         let targets: Vec<String> = self
             .stages()
             .map(|s| format!("{} {}", s.what, s.target.display()))
             .collect();
-        let Some((step, why)) = failed else {
+        if done <= journal.commit {
+            let mut left = done;
+            while left > 0 {
+                let step = &journal.steps[left - 1];
+                if let Err(why) = step.undo() {
+                    self.keep = true;
+                    return Error::new(
+                        err.code,
+                        format!(
+                            "{err}; undoing it failed too ({}: {}): {}; the next etcd-snap-restore with the same targets puts them back (journal in {})",
+                            step.doing(),
+                            io_reason(&why),
+                            where_pieces(journal),
+                            journal.wrappers.iter().map(|w| w.display().to_string()).collect::<Vec<_>>().join(" and ")
+                        ),
+                    );
+                }
+                left -= 1;
+            }
+            if done == 0 {
+                return err;
+            }
             return Error::new(
                 err.code,
                 format!(
@@ -511,33 +610,40 @@ impl Staging {
                     join_and(&targets, "is as it was", "are as they were")
                 ),
             );
-        };
-        // The built trees are now the only copy of what the commands below put in place.
+        }
+        // After the commit: the new trees are in place; an old one waits in its staging dir.
         self.keep = true;
-        let place: Vec<String> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let at = if i < left { &s.to } else { &s.from };
-                format!("{} is at {}", s.piece, at.display())
-            })
-            .collect();
-        let commands: Vec<String> = steps[left..]
-            .iter()
-            .map(|s| format!("mv -T {} {}", shell_quote(&s.from), shell_quote(&s.to)))
-            .collect();
         Error::new(
             err.code,
             format!(
-                "{err}; undoing it failed too (renaming {} back to {}: {}): {}; to finish the restore by hand: {}",
-                step.to.display(),
-                step.from.display(),
-                io_reason(&why),
-                place.join(", "),
-                commands.join(" && ")
+                "{err}; the restore is in place ({}), but {}; the next etcd-snap-restore with the same targets moves it aside",
+                targets.join(", "),
+                where_pieces(journal)
             ),
         )
     }
+}
+
+/// Where each piece of `journal` (the new and old trees) is now, read off the filesystem.
+fn where_pieces(journal: &Journal) -> String {
+    let mut paths: Vec<&Path> = journal
+        .steps
+        .iter()
+        .flat_map(|s| [s.from.as_path(), s.to.as_path()])
+        .collect();
+    paths.dedup();
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for step in &journal.steps {
+        if seen.contains(&step.ino) {
+            continue;
+        }
+        seen.push(step.ino);
+        if let Some(at) = paths.iter().find(|p| swap::inode(p).ok() == Some(step.ino)) {
+            out.push(format!("{} is at {}", step.piece, at.display()));
+        }
+    }
+    out.join(", ")
 }
 
 /// "a", "a and b", "a, b and c", with the verb for one or many.
@@ -549,25 +655,11 @@ fn join_and(items: &[String], one: &str, many: &str) -> String {
     }
 }
 
-/// A path as one shell word: as it is when that is safe, else in single quotes.
-fn shell_quote(path: &Path) -> String {
-    let text = path.to_string_lossy();
-    let safe = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c));
-    if safe {
-        text.into_owned()
-    } else {
-        format!("'{}'", text.replace('\'', "'\\''"))
-    }
-}
-
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.finished && !self.keep {
-            for root in self.roots() {
-                let _ = fs::remove_dir_all(root);
+            for stage in self.stages() {
+                let _ = fs::remove_dir_all(&stage.wrapper);
             }
         }
     }
@@ -837,11 +929,12 @@ mod tests {
         .unwrap();
 
         let staging = Staging::create(&parent.join("data"), None, false).unwrap();
-        let build = staging.data.build.clone();
+        let build = staging.data.wrapper.clone();
         assert_eq!(
             build,
             parent.join(format!(".data.etcd-snap-restore-{pid}.2.tmp"))
         );
+        assert_eq!(staging.data.build, build.join("tree"));
         let meta = fs::symlink_metadata(&build).unwrap();
         assert!(meta.is_dir() && meta.permissions().mode() & 0o777 == 0o700);
         assert!(fs::symlink_metadata(&planted)
@@ -861,7 +954,7 @@ mod tests {
         ));
         // A second run beside it neither reuses nor removes it.
         let second = Staging::create(&parent.join("data"), None, false).unwrap();
-        assert_ne!(second.data.build, build);
+        assert_ne!(second.data.wrapper, build);
         assert!(build.is_dir());
         drop(second);
         drop(staging);

@@ -6,20 +6,29 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
 use etcd_test_support::{
-    bbolt_cli, etcd_bin, etcd_matrix, run, Cluster, CmdOutput, Version, ROOT_PASSWORD,
+    bbolt_cli, etcd_bin, etcd_matrix, Cluster, Run, Tool, Version, ROOT_PASSWORD,
 };
 use serde_json::Value;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-const RESTORE: &str = env!("CARGO_BIN_EXE_etcd-snap-restore");
+mod common;
+use common::{member_args, restore, RESTORE};
 
-fn restore_cmd(args: &[&str]) -> Command {
-    let mut cmd = Command::new(RESTORE);
-    cmd.args(args);
-    cmd
+/// `etcd-snap-restore ARGS`, about to run (no inherited `ETCDCTL_*`, stdin closed).
+fn restore_tool(args: &[&str]) -> Tool {
+    let mut tool = Tool::new(RESTORE);
+    tool.args(args);
+    tool
+}
+
+/// A bash command line, run to the end.
+fn bash(line: &str) -> Run {
+    Tool::from_command(Command::new("bash"))
+        .args(["-c", line])
+        .run()
 }
 
 fn s(p: &Path) -> String {
@@ -205,30 +214,12 @@ fn restore_and_boot(
             "json",
         ];
         args.extend_from_slice(extra);
-        let mut cmd = restore_cmd(&args);
-        let out = match stdin {
-            Some(bytes) => {
-                cmd.stdin(Stdio::piped())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-                let mut child = cmd.spawn().expect("spawn");
-                let mut pipe = child.stdin.take().expect("stdin");
-                let bytes = bytes.to_vec();
-                let writer = std::thread::spawn(move || {
-                    use std::io::Write;
-                    let _ = pipe.write_all(&bytes);
-                });
-                let out = child.wait_with_output().expect("wait");
-                writer.join().expect("writer");
-                CmdOutput {
-                    status: out.status,
-                    stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                    stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-                }
-            }
-            None => run(&mut cmd),
-        };
-        assert_eq!(out.code(), 0, "restore member {i}: {out:?}");
+        let mut tool = restore_tool(&args);
+        if let Some(bytes) = stdin {
+            tool.stdin_bytes(bytes);
+        }
+        let out = tool.run().named(format!("restore member {i}"));
+        out.succeeds();
         assert_bbolt_check(&c.data_dir(i));
         summaries.push(serde_json::from_str(&out.stdout).expect("summary json"));
     }
@@ -282,8 +273,8 @@ fn versions_after(snap: &Path, extra: &[&str], dir: &Path) -> etcd_db::schema::V
     let mut args = vec![s(snap), "--data-dir".into(), s(dir)];
     args.extend(extra.iter().map(|a| a.to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(&mut restore_cmd(&args));
-    assert_eq!(out.code(), 0, "{out:?}");
+    let out = restore(&args);
+    out.succeeds();
     assert_bbolt_check(dir);
     let db = bbolt::Db::open(dir.join("member/snap/db")).expect("open db");
     etcd_db::schema::VersionState::read(&db).expect("read versions")
@@ -616,8 +607,14 @@ fn bump_matches_etcdutl_3_5_from_debian_sid() {
         .output()
         .expect("etcdutl");
     assert!(out.status.success(), "{out:?}");
-    let mine = run(restore_cmd(&[&s(&source.snap), "--data-dir", &s(&ours)]).args(flags));
-    assert_eq!(mine.code(), 0, "{mine:?}");
+    let mine = restore(
+        &[
+            &[s(&source.snap).as_str(), "--data-dir", &s(&ours)][..],
+            &flags,
+        ]
+        .concat(),
+    );
+    mine.succeeds();
     assert_bbolt_check(&ours);
     let (a, b) = (analysis_of(&theirs), analysis_of(&ours));
     assert_eq!(a.status.revision, b.status.revision);
@@ -641,22 +638,21 @@ fn refusals_leave_nothing_behind() {
     let occupied = dir.path().join("occupied");
     fs::create_dir(&occupied).expect("mkdir");
     fs::write(occupied.join("keep"), b"precious").expect("write");
-    let out = run(&mut restore_cmd(&[&snap, "--data-dir", &s(&occupied)]));
-    assert_eq!(out.code(), 5, "{out:?}");
-    assert!(out.stderr.contains("--move-aside"), "{out:?}");
+    let out = restore(&[&snap, "--data-dir", &s(&occupied)]);
+    out.fails(5).stderr_contains("--move-aside");
     assert_eq!(fs::read(occupied.join("keep")).expect("read"), b"precious");
 
     let wal = dir.path().join("wal");
     fs::create_dir(&wal).expect("mkdir");
     fs::write(wal.join("x"), b"x").expect("write");
-    let out = run(&mut restore_cmd(&[
+    let out = restore(&[
         &snap,
         "--data-dir",
         &s(&dir.path().join("d1")),
         "--wal-dir",
         &s(&wal),
-    ]));
-    assert_eq!(out.code(), 5, "{out:?}");
+    ]);
+    out.fails(5);
     assert!(!dir.path().join("d1").exists());
 
     let mut corrupt = fs::read(&source.snap).expect("read");
@@ -664,13 +660,8 @@ fn refusals_leave_nothing_behind() {
     corrupt[at] ^= 0x40;
     let bad = dir.path().join("bad.db");
     fs::write(&bad, &corrupt).expect("write");
-    let out = run(&mut restore_cmd(&[
-        &s(&bad),
-        "--data-dir",
-        &s(&dir.path().join("d2")),
-    ]));
-    assert_eq!(out.code(), 4, "{out:?}");
-    assert!(out.stderr.contains("SHA-256 mismatch"), "{out:?}");
+    let out = restore(&[&s(&bad), "--data-dir", &s(&dir.path().join("d2"))]);
+    out.fails(4).stderr_contains("SHA-256 mismatch");
 
     let no_hash = dir.path().join("nohash.db");
     fs::write(
@@ -678,13 +669,8 @@ fn refusals_leave_nothing_behind() {
         &fs::read(&source.snap).expect("read")[..corrupt.len() - 32],
     )
     .expect("write");
-    let out = run(&mut restore_cmd(&[
-        &s(&no_hash),
-        "--data-dir",
-        &s(&dir.path().join("d3")),
-    ]));
-    assert_eq!(out.code(), 4, "{out:?}");
-    assert!(out.stderr.contains("--skip-hash-check"), "{out:?}");
+    let out = restore(&[&s(&no_hash), "--data-dir", &s(&dir.path().join("d3"))]);
+    out.fails(4).stderr_contains("--skip-hash-check");
 
     for (args, needle) in [
         (vec!["--name", "nobody"], "nobody"),
@@ -706,8 +692,8 @@ fn refusals_leave_nothing_behind() {
         let target = s(&dir.path().join("d4"));
         full.push(&target);
         full.extend(args.iter().copied());
-        let out = run(&mut restore_cmd(&full));
-        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
+        let out = restore(&full);
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
         assert!(out.stderr.contains(needle), "{args:?}: {out:?}");
     }
     let mut left: Vec<String> = fs::read_dir(dir.path())
@@ -750,8 +736,8 @@ fn an_endless_stream_stops_at_the_declared_size() {
              | prlimit --fsize={fsize} {RESTORE} - {flags} --data-dir {}",
             s(&target)
         );
-        let out = run(Command::new("bash").args(["-c", &script]));
-        assert_eq!(out.code(), 4, "{flags}: {out:?}");
+        let out = bash(&script);
+        assert_eq!(out.code, 4, "{flags}: {out:?}");
         assert_eq!(
             out.stderr,
             format!(
@@ -775,8 +761,8 @@ fn an_endless_stream_stops_at_the_declared_size() {
             "zstd -q -c {snap} | {RESTORE} - {flags} --data-dir {}",
             s(&target)
         );
-        let out = run(Command::new("bash").args(["-c", &script]));
-        assert_eq!(out.code(), 0, "{flags}: {out:?}");
+        let out = bash(&script);
+        assert_eq!(out.code, 0, "{flags}: {out:?}");
         assert_bbolt_check(&target);
     }
 }
@@ -795,24 +781,16 @@ fn skip_hash_check_and_move_aside() {
     let target = prepared.cluster().data_dir(0);
     fs::create_dir_all(&target).expect("mkdir");
     fs::write(target.join("old-file"), b"old").expect("write");
-    let args = [
+    let mut args = vec![
         s(&copied),
         "--skip-hash-check".into(),
         "--move-aside".into(),
-        "--name".into(),
-        prepared.cluster().member_name(0),
-        "--initial-cluster".into(),
-        prepared.initial_cluster(),
-        "--initial-cluster-token".into(),
-        prepared.token().into(),
-        "--initial-advertise-peer-urls".into(),
-        prepared.cluster().peer_urls()[0].clone(),
-        "--data-dir".into(),
-        s(&target),
     ];
+    args.extend(member_args(&prepared));
+    args.extend(["--data-dir".into(), s(&target)]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = run(&mut restore_cmd(&args));
-    assert_eq!(out.code(), 0, "{out:?}");
+    let out = restore(&args);
+    out.succeeds();
     assert!(out.stdout.contains("moved aside"), "{out:?}");
     assert_bbolt_check(&target);
     let parent = target.parent().unwrap();
@@ -846,15 +824,10 @@ fn killed_at_any_moment_leaves_the_target_as_it_was() {
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join("data");
     for delay_ms in [5u64, 20, 60, 150, 400] {
-        let mut child = restore_cmd(&[&s(&snap), "--data-dir", &s(&target)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut running = restore_tool(&[&s(&snap), "--data-dir", &s(&target)]).spawn();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        let status = child.wait().expect("wait");
-        if status.success() {
+        let _ = running.child.kill();
+        if running.finish(None).success() {
             // It finished first: the target is complete; start over.
             assert_bbolt_check(&target);
             fs::remove_dir_all(&target).expect("rm");
@@ -866,8 +839,8 @@ fn killed_at_any_moment_leaves_the_target_as_it_was() {
         }
     }
     // The next run cleans up what the killed ones left and succeeds.
-    let out = run(&mut restore_cmd(&[&s(&snap), "--data-dir", &s(&target)]));
-    assert_eq!(out.code(), 0, "{out:?}");
+    let out = restore(&[&s(&snap), "--data-dir", &s(&target)]);
+    out.succeeds();
     assert_bbolt_check(&target);
     let left: Vec<String> = fs::read_dir(dir.path())
         .unwrap()
@@ -877,27 +850,13 @@ fn killed_at_any_moment_leaves_the_target_as_it_was() {
 }
 
 #[test]
-fn help_is_golden() {
-    let out = run(&mut restore_cmd(&["--help"]));
-    assert_eq!(out.code(), 0);
-    assert_eq!(
-        out.stdout,
-        include_str!("golden/help.txt"),
-        "update tests/golden/help.txt if the change is intended"
-    );
-}
-
-#[test]
 fn layout_modes_and_owner() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let cluster = Cluster::builder(Version::V3_5).start();
-    cluster.put("k", "v");
-    let snap = cluster.dir().join("snap.db");
-    etcd_test_support::run_ok(cluster.etcdctl().args(["snapshot", "save", &s(&snap)]));
+    let (_cluster, snap) = k_v_snapshot();
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join("data");
     let wal = dir.path().join("wal");
-    let out = run(&mut restore_cmd(&[
+    let out = restore(&[
         &s(&snap),
         "--data-dir",
         &s(&target),
@@ -905,8 +864,8 @@ fn layout_modes_and_owner() {
         &s(&wal),
         "--owner",
         "65534:65534",
-    ]));
-    assert_eq!(out.code(), 0, "{out:?}");
+    ]);
+    out.succeeds();
     assert_bbolt_check(&target);
     let mut seen = 0;
     let mut stack = vec![target.clone(), wal.clone()];
@@ -937,6 +896,15 @@ fn layout_modes_and_owner() {
     assert!(seen >= 7, "{seen} paths checked");
 }
 
+/// A running one-member 3.5 cluster holding `k=v`, and a snapshot of it in its directory.
+fn k_v_snapshot() -> (Cluster, PathBuf) {
+    let cluster = Cluster::builder(Version::V3_5).start();
+    cluster.put("k", "v");
+    let snap = cluster.dir().join("snap.db");
+    etcd_test_support::run_ok(cluster.etcdctl().args(["snapshot", "save", &s(&snap)]));
+    (cluster, snap)
+}
+
 /// `strace`, which injects faults into a real run; required (scripts/setup installs it).
 fn strace() -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|path| {
@@ -949,17 +917,17 @@ fn strace() -> PathBuf {
 
 /// A restore with the `when`-th rename onwards (`when` is strace's syntax: `4`, `2+`) failing
 /// with EIO.
-fn restore_with_failing_rename(when: &str, args: &[&str]) -> CmdOutput {
-    let mut cmd = Command::new(strace());
-    cmd.args(["-f", "-o", "/dev/null", "-qq"])
+fn restore_with_failing_rename(when: &str, args: &[&str]) -> Run {
+    Tool::new(strace())
+        .args(["-f", "-o", "/dev/null", "-qq"])
         .args(["-e", "trace=rename,renameat,renameat2"])
         .arg("-e")
         .arg(format!(
             "inject=rename,renameat,renameat2:error=EIO:when={when}"
         ))
         .arg(RESTORE)
-        .args(args);
-    run(&mut cmd)
+        .args(args)
+        .run()
 }
 
 fn listing(dir: &Path) -> Vec<String> {
@@ -971,46 +939,57 @@ fn listing(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Issue 12 item 4: a final rename that fails after the old target went aside. Every rename of
-/// the swap is made to fail in turn (strace fault injection into the real binary): the targets
-/// are put back as they were, with nothing left behind. When undoing fails too, the one error
-/// line says where each piece is and the `mv` commands it gives finish a restore that boots.
+/// Issue 12 item 4, with the swap of issue 21: every rename of the swap is made to fail in turn
+/// (strace fault injection into the real binary). Before the commit (the data dir's exchange)
+/// the targets are put back as they were, with nothing left behind; after it the restore is in
+/// place and the next run moves the old trees aside.
 #[test]
-fn a_failed_swap_is_undone_or_explained() {
-    let cluster = Cluster::builder(Version::V3_5).start();
-    cluster.put("k", "v");
-    let snap = cluster.dir().join("snap.db");
-    etcd_test_support::run_ok(cluster.etcdctl().args(["snapshot", "save", &s(&snap)]));
+fn a_failed_swap_is_undone() {
+    let (_cluster, snap) = k_v_snapshot();
     let snap = s(&snap);
-
-    // Without --wal-dir: data aside (1), new data in (2). With it: WAL aside (1), new WAL in
-    // (2), data aside (3), new data in (4).
-    for (with_wal, renames) in [(false, 2), (true, 4)] {
+    // renameat2 calls without --wal-dir: probe (1), exchange = commit (2), old aside (3). With
+    // it: probes (1, 2), WAL exchange (3), data exchange = commit (4), old trees aside (5, 6).
+    for (with_wal, renames, commit) in [(false, 3, 2), (true, 6, 4)] {
         for when in 1..=renames {
             let dir = tempfile::tempdir().expect("tempdir");
             let data = dir.path().join("data");
             let wal = dir.path().join("wal");
             fs::create_dir(&data).expect("mkdir");
             fs::write(data.join("old"), b"old data").expect("write");
-            let mut args = vec![
-                snap.clone(),
-                "--data-dir".into(),
-                s(&data),
-                "--move-aside".into(),
-            ];
+            let mut args = vec![snap.clone(), "--data-dir".into(), s(&data)];
             if with_wal {
                 fs::create_dir(&wal).expect("mkdir");
                 fs::write(wal.join("old"), b"old wal").expect("write");
                 args.extend(["--wal-dir".into(), s(&wal)]);
             }
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = restore_with_failing_rename(&when.to_string(), &args);
+            let out = restore_with_failing_rename(
+                &when.to_string(),
+                &[&args[..], &["--move-aside"]].concat(),
+            );
             let case = format!("--wal-dir {with_wal}, rename {when} fails");
-            assert_eq!(out.code(), 6, "{case}: {out:?}");
-            assert_eq!(out.stderr.lines().count(), 1, "{case}: {out:?}");
-            assert!(out.stderr.starts_with("Error: "), "{case}: {out:?}");
-            assert!(out.stderr.contains("Input/output error"), "{case}: {out:?}");
-            if when > 1 {
+            let out = out.named(&case);
+            out.fails(6).one_line_error("Input/output error");
+            if when > commit {
+                assert!(
+                    out.stderr.contains("the restore is in place"),
+                    "{case}: {out:?}"
+                );
+                assert!(data.join("member/snap/db").is_file(), "{case}");
+                // The next run moves the old trees aside before it refuses the occupied targets.
+                let again = restore(&args);
+                assert_eq!(again.code, 5, "{case}: {again:?}");
+                let mut names = listing(dir.path());
+                names.retain(|n| !n.contains(".bak-"));
+                let want: &[&str] = if with_wal {
+                    &["data", "wal"]
+                } else {
+                    &["data"]
+                };
+                assert_eq!(names, want, "{case}: nothing left");
+                continue;
+            }
+            if with_wal && when == commit {
                 assert!(out.stderr.contains("undone: "), "{case}: {out:?}");
             }
             assert_eq!(
@@ -1032,51 +1011,46 @@ fn a_failed_swap_is_undone_or_explained() {
             }
         }
     }
+}
 
-    // Undoing fails too (every rename from the new data's on fails): one line names where each
-    // piece is and how to finish; following it gives a member that boots with the data.
-    let prepared = Cluster::builder(Version::V3_5).prepare();
+/// Undoing fails too (the data exchange and every rename after it fail): one line names where
+/// each piece is; the next run puts the old pair back; a restore then boots.
+#[test]
+fn a_failed_swap_whose_undoing_fails_is_explained_and_put_back() {
+    let (_cluster, snap) = k_v_snapshot();
+    let snap = s(&snap);
+    let wal = tempfile::tempdir().expect("tempdir");
+    let wal = wal.path().join("wal");
+    let prepared = Cluster::builder(Version::V3_5)
+        .arg(&format!("--wal-dir={}", s(&wal)))
+        .prepare();
     let target = prepared.cluster().data_dir(0);
     fs::create_dir_all(&target).expect("mkdir");
     fs::write(target.join("old"), b"old data").expect("write");
-    let args = [
-        snap.clone(),
-        "--move-aside".into(),
-        "--name".into(),
-        prepared.cluster().member_name(0),
-        "--initial-cluster".into(),
-        prepared.initial_cluster(),
-        "--initial-cluster-token".into(),
-        prepared.token().into(),
-        "--initial-advertise-peer-urls".into(),
-        prepared.cluster().peer_urls()[0].clone(),
-        "--data-dir".into(),
-        s(&target),
-    ];
+    fs::create_dir_all(&wal).expect("mkdir");
+    fs::write(wal.join("old"), b"old wal").expect("write");
+    let mut args = vec![snap.clone()];
+    args.extend(member_args(&prepared));
+    args.extend(["--data-dir".into(), s(&target), "--wal-dir".into(), s(&wal)]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = restore_with_failing_rename("2+", &args);
-    assert_eq!(out.code(), 6, "{out:?}");
-    assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
+    let out = restore_with_failing_rename("4+", &[&args[..], &["--move-aside"]].concat());
+    out.fails(6).one_line_error("undoing it failed too");
     let line = out.stderr.trim_end();
-    let (state, commands) = line
-        .split_once("; to finish the restore by hand: ")
-        .unwrap_or_else(|| panic!("no way to finish named: {line}"));
-    let old = state
-        .split_once("the old data dir is at ")
-        .and_then(|(_, rest)| rest.split(", ").next())
-        .unwrap_or_else(|| panic!("old data dir not named: {line}"));
-    assert_eq!(
-        fs::read(Path::new(old).join("old")).expect("old"),
-        b"old data"
+    assert!(line.contains("undoing it failed too"), "{line}");
+    assert!(
+        line.contains("the new wal dir is at ") && line.contains("puts them back"),
+        "{line}"
     );
-    let new = state
-        .split_once("the new data dir is at ")
-        .map(|(_, rest)| rest)
-        .unwrap_or_else(|| panic!("new data dir not named: {line}"));
-    assert!(Path::new(new).join("member/snap/db").is_file(), "{line}");
-    assert!(!target.exists(), "{line}");
-    let finished = run(Command::new("sh").args(["-c", commands]));
-    assert_eq!(finished.code(), 0, "{commands}: {finished:?}");
+    assert!(
+        wal.join("0000000000000000-0000000000000000.wal").is_file(),
+        "{line}"
+    );
+    let again = restore(&args);
+    again.fails(5);
+    assert_eq!(listing(&wal), ["old"]);
+    assert_eq!(listing(&target), ["old"]);
+    let out = restore(&[&args[..], &["--move-aside"]].concat());
+    out.succeeds();
     assert_bbolt_check(&target);
     let restored = prepared.start();
     let got = lines(ctl(&restored, &[0]), &["get", "k", "--print-value-only"]);
@@ -1089,10 +1063,7 @@ fn a_failed_swap_is_undone_or_explained() {
 /// alone and not followed.
 #[test]
 fn a_running_restores_staging_tree_is_never_removed() {
-    let cluster = Cluster::builder(Version::V3_5).start();
-    cluster.put("k", "v");
-    let snap = cluster.dir().join("snap.db");
-    etcd_test_support::run_ok(cluster.etcdctl().args(["snapshot", "save", &s(&snap)]));
+    let (_cluster, snap) = k_v_snapshot();
     let dir = tempfile::tempdir().expect("tempdir");
     let running = dir.path().join(".data.etcd-snap-restore-999999999.tmp");
     fs::create_dir_all(running.join("member/snap")).expect("mkdir");
@@ -1107,12 +1078,8 @@ fn a_running_restores_staging_tree_is_never_removed() {
     let planted = dir.path().join(".data.etcd-snap-restore-2.tmp");
     std::os::unix::fs::symlink(&victim, &planted).expect("symlink");
 
-    let out = run(&mut restore_cmd(&[
-        &s(&snap),
-        "--data-dir",
-        &s(&dir.path().join("data")),
-    ]));
-    assert_eq!(out.code(), 0, "{out:?}");
+    let out = restore(&[&s(&snap), "--data-dir", &s(&dir.path().join("data"))]);
+    out.succeeds();
     assert_bbolt_check(&dir.path().join("data"));
     assert_eq!(
         fs::read(running.join("member/snap/db")).expect("still there"),
@@ -1126,12 +1093,8 @@ fn a_running_restores_staging_tree_is_never_removed() {
     assert_eq!(fs::read(victim.join("precious")).expect("kept"), b"keep");
 
     drop(holder);
-    let out = run(&mut restore_cmd(&[
-        &s(&snap),
-        "--data-dir",
-        &s(&dir.path().join("data2")),
-    ]));
-    assert_eq!(out.code(), 0, "{out:?}");
+    let out = restore(&[&s(&snap), "--data-dir", &s(&dir.path().join("data2"))]);
+    out.succeeds();
     assert_bbolt_check(&dir.path().join("data2"));
     assert_eq!(
         listing(dir.path()),
@@ -1171,12 +1134,9 @@ fn refuses_a_storage_version_etcd_would_refuse() {
         args.extend(["--data-dir".into(), s(&target)]);
         args.extend(extra.iter().map(|a| a.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = run(&mut restore_cmd(&args));
-        assert_eq!(out.code(), 5, "{extra:?}: {out:?}");
-        assert_eq!(out.stderr.lines().count(), 1, "{out:?}");
-        assert!(out.stderr.starts_with("Error: "), "{out:?}");
+        let out = restore(&args).named(format!("{extra:?}"));
         for v in named {
-            assert!(out.stderr.contains(v), "{extra:?} names {v}: {out:?}");
+            out.fails(5).one_line_error(v);
         }
         assert_eq!(
             listing(dir.path()),
@@ -1185,14 +1145,14 @@ fn refuses_a_storage_version_etcd_would_refuse() {
         );
     }
     for bad in ["3.4", "3.8", "x"] {
-        let out = run(&mut restore_cmd(&[
+        let out = restore(&[
             &s(&snap),
             "--data-dir",
             &s(&target),
             "--target-version",
             bad,
-        ]));
-        assert_eq!(out.code(), 2, "{bad}: {out:?}");
+        ]);
+        assert_eq!(out.code, 2, "{bad}: {out:?}");
         assert!(out.stderr.contains("--target-version"), "{out:?}");
     }
 }

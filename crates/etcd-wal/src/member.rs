@@ -1,4 +1,4 @@
-//! A member of the restored cluster and its JSON forms (etcd-formats.md §2.4), written byte for
+//! A member of the restored cluster and its JSON forms (docs/formats.md §2.4), written byte for
 //! byte as Go's `encoding/json` writes etcd's `Member` and `RaftAttributes`: key order, omitted
 //! empty fields, `\u003c`-style escaping. The same bytes go into the members bucket, the raft
 //! ConfChange context in the WAL and the v2 store in the `.snap` file.

@@ -1,6 +1,6 @@
 //! What `etcdutl snapshot restore` (3.5) decides and writes besides the database: the new
 //! cluster's members and IDs from the command-line flags (with etcdutl's validation and error
-//! texts, etcd-formats.md §5.2), the first WAL segment (§5.5) and the v2 `.snap` file (§5.6).
+//! texts, docs/formats.md §5.2), the first WAL segment (§5.5) and the v2 `.snap` file (§5.4).
 //! The database rewrite (members bucket, `consistent_index` = [`RestorePlan::commit_index`],
 //! `term` = [`RESTORE_TERM`]) is another crate's job; [`member_json`] gives it the members
 //! bucket values.

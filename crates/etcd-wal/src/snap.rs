@@ -1,4 +1,4 @@
-//! etcd's raft snapshot files, `member/snap/<term>-<index>.snap` (etcd-formats.md §5.6): a
+//! etcd's raft snapshot files, `member/snap/<term>-<index>.snap` (docs/formats.md §5.4): a
 //! `snappb.snapshot` envelope holding a CRC-32C and the encoded `raftpb.Snapshot`. Writing,
 //! naming, and reading back with the CRC checked.
 

@@ -1,4 +1,4 @@
-//! The v2 store JSON that etcd 3.4/3.5 keep inside the raft snapshot (etcd-formats.md §5.6),
+//! The v2 store JSON that etcd 3.4/3.5 keep inside the raft snapshot (docs/formats.md §5.4),
 //! byte for byte as etcd's restore produces it: the node tree with the cluster membership under
 //! `/0/members`, the watcher hub's 1000-slot event history, the stats and the current index.
 //! etcd 3.4 and 3.5 read membership at boot from here.

@@ -1,4 +1,4 @@
-//! etcd's write-ahead log segment format (etcd-formats.md §6): record framing with padding, the
+//! etcd's write-ahead log segment format (docs/formats.md §6): record framing with padding, the
 //! chained CRC-32C, an in-memory segment writer, the file writer that preallocates a segment
 //! like etcd, and a reader that checks all of it (for tests and for inspecting restored data).
 
@@ -123,16 +123,16 @@ impl SegmentWriter {
     }
 }
 
-/// Writes `segment` as `dir/name` with mode 0600, extends it to [`SEGMENT_SIZE_BYTES`] and
+/// Writes `segment` as `dir/name` with mode 0600, allocates it to [`SEGMENT_SIZE_BYTES`] and
 /// fsyncs it; then fsyncs `dir`. Fails if the file exists.
 ///
-/// Preallocation: etcd calls `fallocate(fd, 0, 0, 64000000)` and, where the filesystem does not
-/// support it, falls back to `ftruncate`. Without `unsafe` or an extra crate we always take the
-/// fallback (`File::set_len`), which leaves a sparse file: the same length and the same bytes
-/// (the tail reads as zeros, which is what ends a segment), so every etcd version reads it
-/// exactly like etcd's own. etcd does not re-preallocate a segment it reopens, so the blocks are
-/// allocated as etcd appends to this first segment, a small one-off cost, and a full disk shows
-/// up then rather than at restore time.
+/// Preallocation: etcd calls `fallocate(fd, 0, 0, 64000000)`; so do we, so that every block the
+/// segment will ever use is allocated now: a disk that holds the database but not the WAL fails
+/// the restore (ENOSPC, before anything is in place) instead of etcd at its first boot ("failed
+/// to read WAL ... no space left on device"). Where the filesystem has no `fallocate`
+/// (EOPNOTSUPP, ENOSYS), zeros are written instead, which allocates the same blocks; etcd's own
+/// fallback (`ftruncate`, a sparse file) would not. The bytes are the same either way: the tail
+/// reads as zeros, which is what ends a segment.
 pub fn write_segment(dir: &Path, name: &str, segment: &SegmentWriter) -> Result<PathBuf> {
     let path = dir.join(name);
     let mut f: File = OpenOptions::new()
@@ -143,14 +143,35 @@ pub fn write_segment(dir: &Path, name: &str, segment: &SegmentWriter) -> Result<
         .map_err(|e| Error::io(&path, "create", e))?;
     f.write_all(segment.bytes())
         .map_err(|e| Error::io(&path, "write", e))?;
-    if (segment.bytes().len() as u64) < SEGMENT_SIZE_BYTES {
-        f.set_len(SEGMENT_SIZE_BYTES)
-            .map_err(|e| Error::io(&path, "preallocate", e))?;
-    }
+    preallocate(&mut f, segment.bytes().len() as u64)
+        .map_err(|e| Error::io(&path, "preallocate", e))?;
     f.sync_all().map_err(|e| Error::io(&path, "fsync", e))?;
     drop(f);
     sync_dir(dir)?;
     Ok(path)
+}
+
+/// Allocates `f` (of which the first `written` bytes are written) up to [`SEGMENT_SIZE_BYTES`]:
+/// `fallocate`, or zeros where the filesystem does not support it.
+fn preallocate(f: &mut File, written: u64) -> std::io::Result<()> {
+    if written >= SEGMENT_SIZE_BYTES {
+        return Ok(());
+    }
+    use rustix::fs::FallocateFlags;
+    match rustix::fs::fallocate(&*f, FallocateFlags::empty(), 0, SEGMENT_SIZE_BYTES) {
+        Ok(()) => return Ok(()),
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::NOSYS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    const CHUNK: usize = 1 << 20;
+    let zeros = vec![0u8; CHUNK];
+    let mut at = written;
+    while at < SEGMENT_SIZE_BYTES {
+        let n = (SEGMENT_SIZE_BYTES - at).min(CHUNK as u64) as usize;
+        f.write_all(&zeros[..n])?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 /// Fsyncs a directory so that a new entry in it is durable.
@@ -278,6 +299,23 @@ mod tests {
         assert_eq!(back.len(), 2);
         assert_eq!(back[1].kind, RecordType::Metadata);
         assert_eq!(back[1].data.as_deref(), Some(&md[..]));
+    }
+
+    /// The segment is allocated for real (not sparse), so a full disk fails the restore.
+    #[test]
+    fn segments_are_allocated_not_sparse() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().ok();
+        let Some(dir) = dir else { panic!("tempdir") };
+        let path = write_segment(dir.path(), FIRST_SEGMENT_NAME, &SegmentWriter::new(0));
+        let meta = path.and_then(|p| std::fs::metadata(&p).map_err(|e| Error::io(&p, "stat", e)));
+        let Ok(meta) = meta else { panic!("{meta:?}") };
+        assert_eq!(meta.len(), SEGMENT_SIZE_BYTES);
+        assert!(
+            meta.blocks() * 512 >= SEGMENT_SIZE_BYTES,
+            "{} blocks",
+            meta.blocks()
+        );
     }
 
     #[test]
