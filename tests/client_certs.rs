@@ -19,13 +19,12 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use etcd_snap_e2e::support::{
-    self, run, Cluster, CmdOutput, Issued, KeyAlg, OpensslPki, ServerTls, Version, EXT_CA,
-    EXT_CLIENT, EXT_SERVER,
+    self, Cluster, Issued, KeyAlg, OpensslPki, Run, ServerTls, Tool, Version, EXT_CA, EXT_CLIENT,
+    EXT_SERVER,
 };
-use etcd_snap_e2e::{path_with_tools, script, tool};
+use etcd_snap_e2e::{age_keygen, ours, path_with_tools, program, script};
 
 /// What etcd (and so etcdctl) does with a shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,134 +172,181 @@ fn guide_pki(pki: &OpensslPki) -> Group {
         &ca,
         Some(EXT_SERVER),
     );
-    let leaf = |name, alg, ext| pki.sign(name, "/CN=root", alg, &ca, ext);
-    let v1_rsa = leaf("v1-rsa", KeyAlg::Rsa2048, None);
-    let v1_rsa_pkcs1 = leaf("v1-rsa-pkcs1", KeyAlg::Rsa2048Traditional, None);
-    let v1_ec = leaf("v1-ec", KeyAlg::EcP256, None);
-    let v1_ecparam = leaf("v1-ecparam", KeyAlg::EcParamP256, None);
-    let v3_rsa = leaf("v3-rsa", KeyAlg::Rsa2048, Some(EXT_CLIENT));
-    let v3_ec = leaf("v3-ec", KeyAlg::EcP256, Some(EXT_CLIENT));
-    let v3_p384 = leaf("v3-p384", KeyAlg::EcP384, Some(EXT_CLIENT));
-    let v1_ed25519 = leaf("v1-ed25519", KeyAlg::Ed25519, None);
-    let server_only_eku = leaf(
-        "server-auth-only",
-        KeyAlg::EcP256,
-        Some("extendedKeyUsage=serverAuth\n"),
-    );
-    let foreign_ca = pki.ca("foreign-ca", "/CN=someone-else", KeyAlg::EcP256);
-    let foreign = pki.sign("foreign", "/CN=root", KeyAlg::EcP256, &foreign_ca, None);
-    let ca_first = pki.bundle("ca-then-leaf.crt", &[&ca.cert, &v3_ec.cert]);
-    for (cert, version) in [(&v1_rsa, 1), (&v1_ec, 1), (&v3_rsa, 3), (&server, 3)] {
+    let l = GuideLeaves::issue(pki, &ca);
+    for (cert, version) in [(&l.v1_rsa, 1), (&l.v1_ec, 1), (&l.v3_rsa, 3), (&server, 3)] {
         assert_eq!(pki.version(&cert.cert), version, "{}", cert.cert.display());
     }
+    let mut shapes = guide_accepted_shapes(&ca.cert, &l);
+    shapes.extend(guide_refused_shapes(&ca.cert, &l));
+    Group::new(server_tls(&ca.cert, &server, &ca.cert, &l.v3_ec), shapes)
+}
 
-    let c = &ca.cert;
-    Group::new(
-        server_tls(&ca.cert, &server, &ca.cert, &v3_ec),
-        vec![
-            Shape::new(
-                "v1 leaf, RSA (genrsa, PKCS#8)",
-                c,
-                &v1_rsa.cert,
-                &v1_rsa.key,
-                Accepted,
-            )
-            .with_backup(Backup::Age),
-            Shape::new(
-                "v1 leaf, RSA (genrsa -traditional, PKCS#1)",
-                c,
-                &v1_rsa_pkcs1.cert,
-                &v1_rsa_pkcs1.key,
-                Accepted,
-            ),
-            Shape::new(
-                "v1 leaf, ECDSA P-256 (genpkey)",
-                c,
-                &v1_ec.cert,
-                &v1_ec.key,
-                Accepted,
-            )
-            .with_backup(Backup::NoEncrypt),
-            Shape::new(
-                "v1 leaf, ECDSA P-256 (ecparam -genkey: EC PARAMETERS + SEC1)",
-                c,
-                &v1_ecparam.cert,
-                &v1_ecparam.key,
-                Accepted,
-            ),
-            Shape::new(
-                "v3 leaf, RSA, clientAuth",
-                c,
-                &v3_rsa.cert,
-                &v3_rsa.key,
-                Accepted,
-            ),
-            Shape::new(
-                "v3 leaf, ECDSA P-256, clientAuth",
-                c,
-                &v3_ec.cert,
-                &v3_ec.key,
-                Accepted,
-            ),
-            Shape::new(
-                "v3 leaf, ECDSA P-384, clientAuth",
-                c,
-                &v3_p384.cert,
-                &v3_p384.key,
-                Accepted,
-            ),
-            Shape::new(
-                "v1 leaf, Ed25519",
-                c,
-                &v1_ed25519.cert,
-                &v1_ed25519.key,
-                Accepted,
-            ),
-            Shape::new(
-                "v1 leaf with the key of another leaf",
-                c,
-                &v1_rsa.cert,
-                &v1_ec.key,
-                RefusedLocally,
-            )
-            .with_backup(Backup::NoEncrypt),
-            Shape::new(
-                "v3 leaf with an RSA key of another leaf",
-                c,
-                &v3_rsa.cert,
-                &v1_rsa.key,
-                RefusedLocally,
-            ),
-            Shape::new(
-                "CA before the leaf in the cert file",
-                c,
-                &ca_first,
-                &v3_ec.key,
-                RefusedLocally,
-            ),
-            Shape::new(
-                "v3 leaf with serverAuth only",
-                c,
-                &server_only_eku.cert,
-                &server_only_eku.key,
-                RefusedInHandshake,
-            ),
-            Shape::new(
-                "v1 leaf of a CA the server does not trust",
-                c,
-                &foreign.cert,
-                &foreign.key,
-                RefusedInHandshake,
-            ),
-            Shape::new(
-                "a CA the server was not signed by (--cacert)",
-                &foreign_ca.cert,
-                &v1_ec.cert,
-                &v1_ec.key,
-                RefusedInHandshake,
-            ),
-        ],
-    )
+/// The client certificates the guides' recipe makes (and a few it must not accept), all for
+/// `root`, signed by the guides' CA unless named foreign.
+struct GuideLeaves {
+    v1_rsa: Issued,
+    v1_rsa_pkcs1: Issued,
+    v1_ec: Issued,
+    v1_ecparam: Issued,
+    v3_rsa: Issued,
+    v3_ec: Issued,
+    v3_p384: Issued,
+    v1_ed25519: Issued,
+    server_only_eku: Issued,
+    foreign_ca: Issued,
+    foreign: Issued,
+    /// The CA's certificate, then `v3_ec`'s, in one file.
+    ca_first: PathBuf,
+}
+
+impl GuideLeaves {
+    /// Issues them in the guides' order.
+    fn issue(pki: &OpensslPki, ca: &Issued) -> GuideLeaves {
+        let leaf = |name, alg, ext| pki.sign(name, "/CN=root", alg, ca, ext);
+        let v1_rsa = leaf("v1-rsa", KeyAlg::Rsa2048, None);
+        let v1_rsa_pkcs1 = leaf("v1-rsa-pkcs1", KeyAlg::Rsa2048Traditional, None);
+        let v1_ec = leaf("v1-ec", KeyAlg::EcP256, None);
+        let v1_ecparam = leaf("v1-ecparam", KeyAlg::EcParamP256, None);
+        let v3_rsa = leaf("v3-rsa", KeyAlg::Rsa2048, Some(EXT_CLIENT));
+        let v3_ec = leaf("v3-ec", KeyAlg::EcP256, Some(EXT_CLIENT));
+        let v3_p384 = leaf("v3-p384", KeyAlg::EcP384, Some(EXT_CLIENT));
+        let v1_ed25519 = leaf("v1-ed25519", KeyAlg::Ed25519, None);
+        let server_only_eku = leaf(
+            "server-auth-only",
+            KeyAlg::EcP256,
+            Some("extendedKeyUsage=serverAuth\n"),
+        );
+        let foreign_ca = pki.ca("foreign-ca", "/CN=someone-else", KeyAlg::EcP256);
+        let foreign = pki.sign("foreign", "/CN=root", KeyAlg::EcP256, &foreign_ca, None);
+        let ca_first = pki.bundle("ca-then-leaf.crt", &[&ca.cert, &v3_ec.cert]);
+        GuideLeaves {
+            v1_rsa,
+            v1_rsa_pkcs1,
+            v1_ec,
+            v1_ecparam,
+            v3_rsa,
+            v3_ec,
+            v3_p384,
+            v1_ed25519,
+            server_only_eku,
+            foreign_ca,
+            foreign,
+            ca_first,
+        }
+    }
+}
+
+/// The guides' shapes etcd accepts (CA `c`): every tool must work with each.
+fn guide_accepted_shapes(c: &Path, l: &GuideLeaves) -> Vec<Shape> {
+    vec![
+        Shape::new(
+            "v1 leaf, RSA (genrsa, PKCS#8)",
+            c,
+            &l.v1_rsa.cert,
+            &l.v1_rsa.key,
+            Accepted,
+        )
+        .with_backup(Backup::Age),
+        Shape::new(
+            "v1 leaf, RSA (genrsa -traditional, PKCS#1)",
+            c,
+            &l.v1_rsa_pkcs1.cert,
+            &l.v1_rsa_pkcs1.key,
+            Accepted,
+        ),
+        Shape::new(
+            "v1 leaf, ECDSA P-256 (genpkey)",
+            c,
+            &l.v1_ec.cert,
+            &l.v1_ec.key,
+            Accepted,
+        )
+        .with_backup(Backup::NoEncrypt),
+        Shape::new(
+            "v1 leaf, ECDSA P-256 (ecparam -genkey: EC PARAMETERS + SEC1)",
+            c,
+            &l.v1_ecparam.cert,
+            &l.v1_ecparam.key,
+            Accepted,
+        ),
+        Shape::new(
+            "v3 leaf, RSA, clientAuth",
+            c,
+            &l.v3_rsa.cert,
+            &l.v3_rsa.key,
+            Accepted,
+        ),
+        Shape::new(
+            "v3 leaf, ECDSA P-256, clientAuth",
+            c,
+            &l.v3_ec.cert,
+            &l.v3_ec.key,
+            Accepted,
+        ),
+        Shape::new(
+            "v3 leaf, ECDSA P-384, clientAuth",
+            c,
+            &l.v3_p384.cert,
+            &l.v3_p384.key,
+            Accepted,
+        ),
+        Shape::new(
+            "v1 leaf, Ed25519",
+            c,
+            &l.v1_ed25519.cert,
+            &l.v1_ed25519.key,
+            Accepted,
+        ),
+    ]
+}
+
+/// The guides' shapes etcd refuses (CA `c`), locally or in the handshake.
+fn guide_refused_shapes(c: &Path, l: &GuideLeaves) -> Vec<Shape> {
+    vec![
+        Shape::new(
+            "v1 leaf with the key of another leaf",
+            c,
+            &l.v1_rsa.cert,
+            &l.v1_ec.key,
+            RefusedLocally,
+        )
+        .with_backup(Backup::NoEncrypt),
+        Shape::new(
+            "v3 leaf with an RSA key of another leaf",
+            c,
+            &l.v3_rsa.cert,
+            &l.v1_rsa.key,
+            RefusedLocally,
+        ),
+        Shape::new(
+            "CA before the leaf in the cert file",
+            c,
+            &l.ca_first,
+            &l.v3_ec.key,
+            RefusedLocally,
+        ),
+        Shape::new(
+            "v3 leaf with serverAuth only",
+            c,
+            &l.server_only_eku.cert,
+            &l.server_only_eku.key,
+            RefusedInHandshake,
+        ),
+        Shape::new(
+            "v1 leaf of a CA the server does not trust",
+            c,
+            &l.foreign.cert,
+            &l.foreign.key,
+            RefusedInHandshake,
+        ),
+        Shape::new(
+            "a CA the server was not signed by (--cacert)",
+            &l.foreign_ca.cert,
+            &l.v1_ec.cert,
+            &l.v1_ec.key,
+            RefusedInHandshake,
+        ),
+    ]
 }
 
 /// An old recipe: the CA itself is a v1 certificate (`openssl x509 -req -signkey`), so it has no
@@ -581,11 +627,11 @@ struct Verdicts {
     shape: Shape,
     /// Where the snapshots went (`etcdctl.db`, `ours.db`).
     dir: PathBuf,
-    etcdctl_health: CmdOutput,
-    health: CmdOutput,
-    etcdctl_save: CmdOutput,
-    save: CmdOutput,
-    backup: Option<CmdOutput>,
+    etcdctl_health: Run,
+    health: Run,
+    etcdctl_save: Run,
+    save: Run,
+    backup: Option<Run>,
 }
 
 /// Time limits for both clients: generous for a loaded 2-core machine, short enough that a
@@ -607,15 +653,15 @@ fn verdicts_match_etcdctl(group: &Group, work: &Path) {
     cluster.put("/app/k", "v");
     let endpoint = cluster.host_ports()[0].clone();
     if group.server_args.contains(&"--tls-max-version=TLS1.2") {
-        let tls13 = run(Command::new("openssl")
+        let tls13 = program("openssl")
             .args(["s_client", "-tls1_3", "-connect", &endpoint])
-            .stdin(Stdio::null()));
+            .run();
         assert!(
             !tls13.success(),
             "the server still speaks TLS 1.3: {tls13:?}"
         );
     }
-    let recipient = age_recipient(work);
+    let recipient = age_keygen(&work.join("backup.agekey"));
     let verdicts: Vec<Verdicts> = std::thread::scope(|s| {
         let handles: Vec<_> = group
             .shapes
@@ -646,7 +692,7 @@ fn verdicts_match_etcdctl(group: &Group, work: &Path) {
         }
         let codes: Vec<String> = row
             .iter()
-            .map(|(what, out, _)| format!("{what} {}", out.code()))
+            .map(|(what, out, _)| format!("{what} {}", out.code))
             .collect();
         writeln!(table, "{:<70} {}", shape.name, codes.join(", ")).unwrap();
         for (what, out, want) in row {
@@ -674,16 +720,14 @@ fn verdicts_match_etcdctl(group: &Group, work: &Path) {
                 let cert = shape.cert.to_string_lossy();
                 let key = shape.key.to_string_lossy();
                 let line = format!("Error: --cert {cert} and --key {key}: do not match");
-                if out.code() != 2
+                if out.code != 2
                     || !out.stderr.starts_with(&line)
                     || out.stderr.lines().count() != 1
                 {
                     writeln!(
                         problems,
                         "{}: {what} should exit 2 with one line naming both files: {} {}",
-                        shape.name,
-                        out.code(),
-                        out.stderr
+                        shape.name, out.code, out.stderr
                     )
                     .unwrap();
                 }
@@ -705,41 +749,54 @@ fn verdicts_match_etcdctl(group: &Group, work: &Path) {
 fn judge(shape: &Shape, endpoint: &str, out: &Path, recipient: &str) -> Verdicts {
     fs::create_dir_all(out.join("backups")).unwrap();
     let tls = shape.tls_args();
-    let etcdctl_health = run(etcdctl()
+    let etcdctl_health = etcdctl()
         .args(["--endpoints", endpoint])
         .args(&tls)
         .args(TIMEOUTS)
-        .args(["endpoint", "health"]));
-    let health = run(ours("etcd-health")
+        .args(["endpoint", "health"])
+        .run();
+    let health = ours("etcd-health")
         .args(["--endpoints", endpoint])
         .args(&tls)
-        .args(TIMEOUTS));
-    let etcdctl_save = run(etcdctl()
+        .args(TIMEOUTS)
+        .run();
+    let etcdctl_save = etcdctl()
         .args(["--endpoints", endpoint])
         .args(&tls)
         .args(TIMEOUTS)
         .args(["snapshot", "save"])
-        .arg(out.join("etcdctl.db")));
-    let save = run(ours("etcd-snap-save")
+        .arg(out.join("etcdctl.db"))
+        .run();
+    let save = ours("etcd-snap-save")
         .args(["--endpoints", endpoint])
         .args(&tls)
         .args(TIMEOUTS)
-        .arg(out.join("ours.db")));
+        .arg(out.join("ours.db"))
+        .run();
     let backup = match &shape.backup {
         Backup::No => None,
-        Backup::NoEncrypt => Some(run(etcd_backup(endpoint)
-            .arg("--no-encrypt")
-            .args(&tls)
-            .arg(out.join("backups")))),
-        Backup::Age => Some(run(etcd_backup(endpoint)
-            .args(["-r", recipient])
-            .args(&tls)
-            .arg(out.join("backups")))),
-        Backup::PkiDir(dir) => Some(run(etcd_backup(endpoint)
-            .arg("--no-encrypt")
-            .arg("--pki-dir")
-            .arg(dir)
-            .arg(out.join("backups")))),
+        Backup::NoEncrypt => Some(
+            etcd_backup(endpoint)
+                .arg("--no-encrypt")
+                .args(&tls)
+                .arg(out.join("backups"))
+                .run(),
+        ),
+        Backup::Age => Some(
+            etcd_backup(endpoint)
+                .args(["-r", recipient])
+                .args(&tls)
+                .arg(out.join("backups"))
+                .run(),
+        ),
+        Backup::PkiDir(dir) => Some(
+            etcd_backup(endpoint)
+                .arg("--no-encrypt")
+                .arg("--pki-dir")
+                .arg(dir)
+                .arg(out.join("backups"))
+                .run(),
+        ),
     };
     Verdicts {
         shape: shape.clone(),
@@ -752,46 +809,18 @@ fn judge(shape: &Shape, endpoint: &str, out: &Path, recipient: &str) -> Verdicts
     }
 }
 
-/// Removes every inherited `ETCDCTL_*`/`ETCD_*` variable.
-fn clean_env(cmd: &mut Command) -> &mut Command {
-    for (k, _) in std::env::vars_os() {
-        let name = k.to_string_lossy();
-        if name.starts_with("ETCDCTL_") || name.starts_with("ETCD_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.stdin(Stdio::null())
-}
-
 /// etcdctl 3.5 with `ETCDCTL_API=3` and nothing else inherited.
-fn etcdctl() -> Command {
-    let mut cmd = Command::new(support::etcd_bin(Version::V3_5, "etcdctl"));
-    clean_env(&mut cmd).env("ETCDCTL_API", "3");
-    cmd
-}
-
-/// One of the workspace's tools.
-fn ours(name: &str) -> Command {
-    let mut cmd = Command::new(tool(name));
-    clean_env(&mut cmd);
+fn etcdctl() -> Tool {
+    let mut cmd = Tool::new(support::etcd_bin(Version::V3_5, "etcdctl"));
+    cmd.env("ETCDCTL_API", "3");
     cmd
 }
 
 /// `scripts/etcd-backup` with the tools in `PATH` and `ETCDCTL_ENDPOINTS` set, as a cron job
 /// would run it.
-fn etcd_backup(endpoint: &str) -> Command {
-    let mut cmd = Command::new(script("etcd-backup"));
-    clean_env(&mut cmd)
-        .env("PATH", path_with_tools())
+fn etcd_backup(endpoint: &str) -> Tool {
+    let mut cmd = Tool::new(script("etcd-backup"));
+    cmd.env("PATH", path_with_tools())
         .env("ETCDCTL_ENDPOINTS", endpoint);
     cmd
-}
-
-/// A fresh age key in `work`; its recipient.
-fn age_recipient(work: &Path) -> String {
-    let key = work.join("backup.agekey");
-    support::run_ok(Command::new("age-keygen").arg("-o").arg(&key));
-    support::run_ok(Command::new("age-keygen").arg("-y").arg(&key))
-        .trim()
-        .to_string()
 }

@@ -1,6 +1,6 @@
 //! The exit codes shared by every tool, so that a script can branch on the same numbers everywhere.
 
-/// What a process exit code tells the calling script (DESIGN.md, "Exit codes").
+/// What a process exit code tells the calling script (docs/design.md, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ExitCode {
     /// 0: success (all endpoints healthy; snapshot valid; restore done).

@@ -1,4 +1,4 @@
-//! Process hardening that every tool applies first thing in `main` (DESIGN.md, "Security": core
+//! Process hardening that every tool applies first thing in `main` (docs/design.md, "Security": core
 //! dumps are off).
 //!
 //! The tools hold decrypted database pages, age identities and passwords in memory. A crash must

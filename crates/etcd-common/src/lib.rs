@@ -2,7 +2,7 @@
 //!
 //! Each tool is a thin `main.rs` over a library; what they share lives here so that every tool reads
 //! the same flags and `ETCDCTL_*` variables, speaks TLS the same way, prints the same output formats
-//! and maps failures to the same exit codes (see `DESIGN.md`).
+//! and maps failures to the same exit codes (see `docs/design.md`).
 
 pub mod args;
 #[cfg(feature = "client")]
@@ -13,6 +13,7 @@ pub mod duration;
 pub mod error;
 pub mod exit;
 pub mod hardening;
+pub mod help;
 pub mod layers;
 pub mod output;
 pub mod progress;
@@ -20,6 +21,7 @@ pub mod safe_fs;
 pub mod snapshot;
 #[cfg(feature = "client")]
 pub mod tls;
+pub mod version;
 
 pub use error::{Error, Result};
 pub use exit::ExitCode;

@@ -1,4 +1,4 @@
-//! Files in a directory that others may write to (DESIGN.md, "Security"): never follow a link,
+//! Files in a directory that others may write to (docs/design.md, "Security"): never follow a link,
 //! never write into a name this run did not create, never replace what the caller did not ask to.
 //!
 //! A [`Dir`] holds its directory open, and every name is looked up in it with the `*at` calls, so

@@ -116,11 +116,16 @@ fn analyze<T>(
     Ok((analysis, read))
 }
 
-/// Maps an error of reading the database: I/O is exit 6, anything else is damage (exit 4).
+/// Maps an error of reading the database: I/O (and the sort spill) is exit 6, a revision
+/// outside what the database holds is a usage error (2), anything else is damage (exit 4).
 pub fn db_error(name: &str, e: etcd_db::Error) -> Error {
     match e {
         etcd_db::Error::Bbolt(bbolt::Error::Io { .. }) => {
             Error::new(ExitCode::LocalIo, format!("{name}: {e}"))
+        }
+        etcd_db::Error::Spill(_) => Error::new(ExitCode::LocalIo, format!("{name}: {e}")),
+        etcd_db::Error::Compacted { .. } | etcd_db::Error::FutureRevision { .. } => {
+            Error::usage(format!("{name}: {e}"))
         }
         other => Error::new(ExitCode::Integrity, format!("{name}: {other}")),
     }
@@ -209,23 +214,7 @@ mod tests {
 
     /// A database image of `pages` pages whose two metas are valid and count them all.
     fn db(pages: u64) -> Vec<u8> {
-        let mut img = vec![0u8; pages as usize * PS];
-        for (m, txid) in [(0usize, 2u64), (1, 1)] {
-            let off = m * PS;
-            img[off..off + 8].copy_from_slice(&(m as u64).to_le_bytes());
-            img[off + 8..off + 10].copy_from_slice(&bbolt::META_PAGE_FLAG.to_le_bytes());
-            let fields: [(usize, u64); 5] =
-                [(32, 2), (40, 0), (48, u64::MAX), (56, pages), (64, txid)];
-            img[off + 16..off + 20].copy_from_slice(&bbolt::MAGIC.to_le_bytes());
-            img[off + 20..off + 24].copy_from_slice(&bbolt::VERSION.to_le_bytes());
-            img[off + 24..off + 28].copy_from_slice(&(PS as u32).to_le_bytes());
-            for (at, v) in fields {
-                img[off + at..off + at + 8].copy_from_slice(&v.to_le_bytes());
-            }
-            let sum = bbolt::fnv1a64(&img[off + 16..off + 72]);
-            img[off + 72..off + 80].copy_from_slice(&sum.to_le_bytes());
-        }
-        img
+        bbolt::build::metas_only(PS, pages)
     }
 
     #[test]

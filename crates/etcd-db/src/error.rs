@@ -21,6 +21,22 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A revision below the store's compact revision was asked for: etcd's `ErrCompacted`.
+    Compacted {
+        /// The revision asked for.
+        requested: i64,
+        /// The compact revision.
+        compact: i64,
+    },
+    /// A revision above the store's current revision was asked for: etcd's `ErrFutureRev`.
+    FutureRevision {
+        /// The revision asked for.
+        requested: i64,
+        /// The current revision.
+        current: i64,
+    },
+    /// A temporary file (the spill of a sorted key walk) could not be written or read.
+    Spill(std::io::Error),
 }
 
 /// The result type of this crate.
@@ -42,6 +58,15 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Malformed { bucket, detail } => write!(f, "bucket {bucket:?}: {detail}"),
+            Error::Compacted { requested, compact } => write!(
+                f,
+                "revision {requested} has been compacted: the compact revision is {compact}"
+            ),
+            Error::FutureRevision { requested, current } => write!(
+                f,
+                "revision {requested} is a future revision: the current revision is {current}"
+            ),
+            Error::Spill(e) => write!(f, "temporary file for sorting keys: {e}"),
         }
     }
 }

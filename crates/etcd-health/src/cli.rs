@@ -1,8 +1,8 @@
 //! The command line of `etcd-health`: flags, their variables, and `--help`.
 
 use etcd_common::args::{Args, Env, Opt};
-use etcd_common::conn::{ConnConfig, ConnFlags, CONNECTION_HELP};
-use etcd_common::exit::EXIT_CODES_HELP;
+use etcd_common::conn::{ConnConfig, ConnFlags};
+use etcd_common::help::{self, code, Item, Page, Section};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{duration, Error, Result};
 use std::time::Duration;
@@ -40,43 +40,77 @@ pub struct Options {
 /// What the command line asks for.
 pub type Parsed = etcd_common::args::Parsed<Options>;
 
-/// The `--help` text.
-pub fn help() -> String {
-    format!(
-        "\
-etcd-health {version}
+/// This tool's manual, the one source of its `--help` text and its man page.
+pub const PAGE: Page = Page {
+    name: "etcd-health",
+    version: env!("CARGO_PKG_VERSION"),
+    summary: "check that etcd endpoints are healthy",
+    description: "\
 Checks that etcd endpoints are healthy: each answers a linearizable read (a user without
 read access still proves the quorum works) and no alarm (NOSPACE, CORRUPT) is active.
 A learner (which refuses linearizable reads) is healthy when it serves a serializable read
-and follows a leader; learners do not count towards --min-healthy quorum.
+and follows a leader; learners do not count towards --min-healthy quorum.",
+    usage: &["etcd-health [OPTIONS]"],
+    sections: &[
+        Section::titled(
+            "OPTIONS",
+            33,
+            &[
+                Item::Opt(
+                    "      --cluster",
+                    "check every member's client URLs from the member list",
+                ),
+                Item::Opt(
+                    "      --wait DURATION",
+                    "keep checking until healthy or DURATION has passed (e.g. 60s)",
+                ),
+                Item::Opt(
+                    "      --min-healthy all|quorum|N",
+                    "healthy endpoints that are enough; fewer than all but at\n\
+                     least this many exits 7 (degraded) [default: all]",
+                ),
+                Item::Opt(
+                    "  -w, --write-out FORMAT",
+                    "simple, json or table [default: simple] (ETCDCTL_WRITE_OUT)",
+                ),
+                Item::Opt(
+                    "      --progress",
+                    "report --wait progress on stderr even when not a terminal",
+                ),
+                Item::Opt("      --quiet", "no progress"),
+                Item::Opt("  -h, --help", "print this help"),
+                Item::Opt("  -V, --version", "print the version"),
+            ],
+        ),
+        help::CONNECTION,
+        Section::titled(
+            "EXIT CODES",
+            0,
+            &[
+                code::SUCCESS,
+                code::UNHEALTHY,
+                code::USAGE,
+                code::LOCAL_IO,
+                Item::Code(
+                    "7",
+                    "degraded: not all, but at least --min-healthy endpoints are healthy",
+                ),
+                Item::Text(
+                    "A rejected user name or password exits 2; an unreachable endpoint counts as unhealthy (1).",
+                ),
+            ],
+        ),
+    ],
+    examples: &[
+        "etcd-health --endpoints 10.0.0.1:2379 --cacert ca.crt --cert client.crt --key client.key",
+        "etcd-health --cluster -w json",
+        "etcd-health --cluster --wait 2m --min-healthy quorum || echo \"etcd is down\"",
+    ],
+};
 
-USAGE:
-    etcd-health [OPTIONS]
-
-OPTIONS:
-      --cluster                  check every member's client URLs from the member list
-      --wait DURATION            keep checking until healthy or DURATION has passed (e.g. 60s)
-      --min-healthy all|quorum|N healthy endpoints that are enough; fewer than all but at
-                                 least this many exits 7 (degraded) [default: all]
-  -w, --write-out FORMAT         simple, json or table [default: simple] (ETCDCTL_WRITE_OUT)
-      --progress                 report --wait progress on stderr even when not a terminal
-      --quiet                    no progress
-  -h, --help                     print this help
-  -V, --version                  print the version
-
-{CONNECTION_HELP}
-
-{EXIT_CODES_HELP}
-  7  degraded: not all, but at least --min-healthy endpoints are healthy
-A rejected user name or password exits 2; an unreachable endpoint counts as unhealthy (1).
-
-EXAMPLES:
-    etcd-health --endpoints 10.0.0.1:2379 --cacert ca.crt --cert client.crt --key client.key
-    etcd-health --cluster -w json
-    etcd-health --cluster --wait 2m --min-healthy quorum || echo \"etcd is down\"
-",
-        version = env!("CARGO_PKG_VERSION")
-    )
+/// The `--help` text.
+pub fn help() -> String {
+    PAGE.help()
 }
 
 /// Parses the command line; every bad value is a usage error before any network traffic.
@@ -125,7 +159,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
 }
 
 fn version() -> String {
-    format!("etcd-health {}\n", env!("CARGO_PKG_VERSION"))
+    etcd_common::version::text("etcd-health", env!("CARGO_PKG_VERSION"))
 }
 
 fn parse_min_healthy(text: &str) -> Result<MinHealthy> {

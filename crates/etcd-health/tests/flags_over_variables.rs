@@ -1,4 +1,4 @@
-//! Any flag on the command line beats any `ETCDCTL_*` variable (DESIGN.md), shown end to end
+//! Any flag on the command line beats any `ETCDCTL_*` variable (docs/design.md), shown end to end
 //! against a real etcd 3.5 with mutual TLS and authentication.
 //!
 //! Why: `ETCDCTL_PASSWORD` used to beat an explicit `--password-file` (issue 11): a cron job's
@@ -10,9 +10,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
-use etcd_test_support::{Cluster, CmdOutput, Version, ROOT_PASSWORD};
+use etcd_test_support::{Cluster, Run, Tool, Version, ROOT_PASSWORD};
 use std::path::Path;
-use std::process::Command;
 
 /// Flags, variables, and the exit code they must give.
 type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, i32);
@@ -20,21 +19,12 @@ type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, i32);
 /// A wrong password; it must never be printed either.
 const WRONG: &str = "not-the-password";
 
-/// `etcd-health ARGS` with no inherited `ETCDCTL_*`, plus the given variables.
-fn health_env(args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-health"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ETCDCTL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(args).envs(env.iter().copied());
-    let out = cmd.output().expect("run etcd-health");
-    CmdOutput {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// `etcd-health ARGS` plus the given variables (nothing inherited: see `Tool`).
+fn health_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    Tool::new(env!("CARGO_BIN_EXE_etcd-health"))
+        .args(args)
+        .envs(env.iter().copied())
+        .run()
 }
 
 fn path(p: &Path) -> String {
@@ -199,7 +189,7 @@ fn every_flag_beats_its_variable_end_to_end() {
     for (args, env, code) in &cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = health_env(&args, env);
-        assert_eq!(out.code(), *code, "{args:?} {env:?}: {out:?}");
+        assert_eq!(out.code, *code, "{args:?} {env:?}: {out:?}");
         for secret in [ROOT_PASSWORD, WRONG] {
             assert!(
                 !out.stdout.contains(secret) && !out.stderr.contains(secret),
@@ -220,7 +210,7 @@ fn every_flag_beats_its_variable_end_to_end() {
         &with_ref(&good_tls, &["-w", "json"]),
         &[("ETCDCTL_WRITE_OUT", "bogus")],
     );
-    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.trim_start().starts_with('['), "{out:?}");
     let out = health_env(
         &with_ref(&good_tls, &["-w", "simple"]),

@@ -3,28 +3,19 @@
 //! The tests of our own behaviour (dead endpoints, `--wait`, variables, flags) run on one version.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
-use etcd_test_support::{etcd_matrix, Cluster, CmdOutput, Version, READER_PASSWORD, ROOT_PASSWORD};
+use etcd_test_support::{etcd_matrix, Cluster, Run, Tool, Version, READER_PASSWORD, ROOT_PASSWORD};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// `etcd-health ARGS` with no inherited `ETCDCTL_*`, plus the given variables.
-fn health_env(args: &[&str], env: &[(&str, &str)]) -> CmdOutput {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_etcd-health"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ETCDCTL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(args).envs(env.iter().copied());
-    let out = cmd.output().expect("run etcd-health");
-    CmdOutput {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+/// `etcd-health ARGS` plus the given variables (nothing inherited: see `Tool`).
+fn health_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    Tool::new(env!("CARGO_BIN_EXE_etcd-health"))
+        .args(args)
+        .envs(env.iter().copied())
+        .run()
 }
 
-fn health(args: &[&str]) -> CmdOutput {
+fn health(args: &[&str]) -> Run {
     health_env(args, &[])
 }
 
@@ -114,7 +105,7 @@ fn single_member_matches_etcdctl(version: Version) {
     let ep = cluster.host_ports()[0].clone();
 
     let ours = health(&["--endpoints", &ep]);
-    assert_eq!(ours.code(), 0, "{ours:?}");
+    assert_eq!(ours.code, 0, "{ours:?}");
     assert!(ours.stderr.is_empty(), "{ours:?}");
     let theirs = cluster
         .etcdctl_raw()
@@ -130,7 +121,7 @@ fn single_member_matches_etcdctl(version: Version) {
     );
 
     let ours = health(&["--endpoints", &ep, "-w", "json"]);
-    assert_eq!(ours.code(), 0, "{ours:?}");
+    assert_eq!(ours.code, 0, "{ours:?}");
     let theirs = cluster
         .etcdctl_raw()
         .args(["--endpoints", &ep, "endpoint", "health", "-w", "json"])
@@ -215,7 +206,7 @@ fn mutual_tls_and_a_wrong_ca(version: Version) {
         "--key",
         &key,
     ]);
-    assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
+    assert_eq!(ok.code, 0, "{version:?}: {ok:?}");
     for (cert, key) in [
         (&tls.client_cert, &tls.client_key_sec1),
         (&tls.client_rsa_cert, &tls.client_rsa_key),
@@ -231,7 +222,7 @@ fn mutual_tls_and_a_wrong_ca(version: Version) {
             "--key",
             &path(key),
         ]);
-        assert_eq!(ok.code(), 0, "{version:?} {key:?}: {ok:?}");
+        assert_eq!(ok.code, 0, "{version:?} {key:?}: {ok:?}");
     }
     let url = cluster.endpoints()[0].clone();
     assert!(url.starts_with("https://"));
@@ -244,7 +235,7 @@ fn mutual_tls_and_a_wrong_ca(version: Version) {
         "--key",
         &key,
     ]);
-    assert_eq!(ok.code(), 0, "{ok:?}");
+    assert_eq!(ok.code, 0, "{ok:?}");
     assert!(
         ok.stderr.contains("Warning: --insecure-skip-tls-verify"),
         "{ok:?}"
@@ -260,7 +251,7 @@ fn mutual_tls_and_a_wrong_ca(version: Version) {
         "--key",
         &key,
     ]);
-    assert_eq!(wrong.code(), 1, "{wrong:?}");
+    assert_eq!(wrong.code, 1, "{wrong:?}");
     assert!(
         wrong.stderr.contains("TLS handshake") && wrong.stderr.contains("--cacert"),
         "{wrong:?}"
@@ -279,7 +270,7 @@ fn mutual_tls_and_a_wrong_ca(version: Version) {
         "--command-timeout",
         "2s",
     ]);
-    assert_eq!(no_cert.code(), 1, "{no_cert:?}");
+    assert_eq!(no_cert.code, 1, "{no_cert:?}");
     assert!(no_cert.stderr.contains("is unhealthy"), "{no_cert:?}");
 }
 
@@ -290,7 +281,7 @@ fn auth_reader_is_healthy_and_a_wrong_password_is_an_auth_error(version: Version
     let ep = cluster.host_ports()[0].clone();
     let reader = format!("reader:{READER_PASSWORD}");
     let ok = health(&["--endpoints", &ep, "--user", &reader]);
-    assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
+    assert_eq!(ok.code, 0, "{version:?}: {ok:?}");
     let theirs = cluster
         .etcdctl_raw()
         .args(["--endpoints", &ep, "--user", &reader, "endpoint", "health"])
@@ -308,10 +299,10 @@ fn auth_reader_is_healthy_and_a_wrong_password_is_an_auth_error(version: Version
             ("ETCDCTL_PASSWORD", ROOT_PASSWORD),
         ],
     );
-    assert_eq!(root_env.code(), 0, "{root_env:?}");
+    assert_eq!(root_env.code, 0, "{root_env:?}");
 
     let bad = health(&["--endpoints", &ep, "--user", "root:wrong", "-w", "json"]);
-    assert_eq!(bad.code(), 2, "{bad:?}");
+    assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("authentication failed"), "{bad:?}");
     assert!(
         !bad.stderr.contains("wrong") && !bad.stdout.contains("wrong"),
@@ -341,7 +332,7 @@ fn nospace_alarm_is_unhealthy(version: Version) {
         }
     }
     let ours = health(&["--endpoints", &ep]);
-    assert_eq!(ours.code(), 1, "{ours:?}");
+    assert_eq!(ours.code, 1, "{ours:?}");
     let theirs = cluster
         .etcdctl_raw()
         .args(["--endpoints", &ep, "endpoint", "health"])
@@ -374,7 +365,7 @@ fn a_dead_endpoint_among_live_ones() {
     let live = cluster.host_ports()[0].clone();
     let dead = format!("127.0.0.1:{}", etcd_test_support::free_port());
     let out = health(&["--endpoints", &format!("{live},{dead}"), "-w", "json"]);
-    assert_eq!(out.code(), 1, "{out:?}");
+    assert_eq!(out.code, 1, "{out:?}");
     let report = json(&out.stdout);
     assert_eq!(
         etcdctl_view(&report),
@@ -388,7 +379,7 @@ fn a_dead_endpoint_among_live_ones() {
         "--min-healthy",
         "1",
     ]);
-    assert_eq!(quorum.code(), 7, "{quorum:?}");
+    assert_eq!(quorum.code, 7, "{quorum:?}");
 }
 
 /// Three voting members compared with etcdctl `--cluster`, then a learner joins (etcdctl calls
@@ -401,7 +392,7 @@ fn three_members_with_cluster_then_a_learner_then_degraded_then_lost(version: Ve
         .start();
     let first = cluster.host_ports()[0].clone();
     let all = health(&["--endpoints", &first, "--cluster", "-w", "json"]);
-    assert_eq!(all.code(), 0, "{all:?}");
+    assert_eq!(all.code, 0, "{all:?}");
     let report = json(&all.stdout);
     let mut found: Vec<String> = report
         .as_array()
@@ -443,8 +434,7 @@ fn three_members_with_cluster_then_a_learner_then_degraded_then_lost(version: Ve
     let learner_url = cluster.endpoints()[learner].clone();
     let all = health(&["--endpoints", &first, "--cluster", "-w", "json"]);
     assert_eq!(
-        all.code(),
-        0,
+        all.code, 0,
         "{version}: a learner is not a failure: {all:?}"
     );
     let report = json(&all.stdout);
@@ -460,7 +450,7 @@ fn three_members_with_cluster_then_a_learner_then_degraded_then_lost(version: Ve
     );
     assert!(entry.get("error").is_none(), "{entry}");
     let simple = health(&["--endpoints", &first, "--cluster"]);
-    assert_eq!(simple.code(), 0, "{simple:?}");
+    assert_eq!(simple.code, 0, "{simple:?}");
     let leader = report
         .as_array()
         .and_then(|a| a.iter().find(|e| e["isLeader"] == true))
@@ -507,10 +497,10 @@ fn three_members_with_cluster_then_a_learner_then_degraded_then_lost(version: Ve
     assert_eq!(voters, theirs_lines, "{version}");
     // The learner alone: healthy to us.
     let alone = health(&["--endpoints", &learner_url]);
-    assert_eq!(alone.code(), 0, "{version}: {alone:?}");
+    assert_eq!(alone.code, 0, "{version}: {alone:?}");
     // A learner cannot list the members (etcdctl fails too): one line that says what to do.
     let listed = health(&["--endpoints", &learner_url, "--cluster"]);
-    assert_eq!(listed.code(), 1, "{version}: {listed:?}");
+    assert_eq!(listed.code, 1, "{version}: {listed:?}");
     assert_eq!(listed.stderr.lines().count(), 1, "{listed:?}");
     assert!(
         listed.stderr.contains("give a voting member's endpoint"),
@@ -533,11 +523,11 @@ fn three_members_with_cluster_then_a_learner_then_degraded_then_lost(version: Ve
         "2s",
     ];
     let strict = health(&args);
-    assert_eq!(strict.code(), 1, "{strict:?}");
+    assert_eq!(strict.code, 1, "{strict:?}");
     let mut quorum_args = args.to_vec();
     quorum_args.extend(["--min-healthy", "quorum"]);
     let degraded = health(&quorum_args);
-    assert_eq!(degraded.code(), 7, "{degraded:?}");
+    assert_eq!(degraded.code, 7, "{degraded:?}");
     assert!(
         degraded.stderr.contains("degraded cluster: 2 of 3 healthy"),
         "{degraded:?}"
@@ -545,7 +535,7 @@ fn three_members_with_cluster_then_a_learner_then_degraded_then_lost(version: Ve
 
     cluster.kill_member(1);
     let lost = health(&quorum_args);
-    assert_eq!(lost.code(), 1, "{lost:?}");
+    assert_eq!(lost.code, 1, "{lost:?}");
     assert!(
         lost.stderr.contains("unhealthy cluster: 0 of 3 healthy"),
         "{lost:?}"
@@ -562,14 +552,14 @@ fn wait_for_an_etcd_that_starts_late() {
     let ep = cluster.host_ports()[0].clone();
     let start = Instant::now();
     let out = health(&["--endpoints", &ep, "--wait", "30s", "--progress"]);
-    assert_eq!(out.code(), 0, "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stderr.contains("waiting: 0 of 1 endpoints healthy"),
         "{out:?}"
     );
     assert!(start.elapsed() < Duration::from_secs(30));
     let late = health(&["--endpoints", "127.0.0.1:1", "--wait", "1s", "--quiet"]);
-    assert_eq!(late.code(), 1, "{late:?}");
+    assert_eq!(late.code, 1, "{late:?}");
     assert!(!late.stderr.contains("waiting"), "{late:?}");
 }
 
@@ -590,7 +580,7 @@ fn environment_alone_and_overridden_by_flags() {
         ("ETCDCTL_SOMETHING_ELSE", "ignored"),
     ];
     let alone = health_env(&[], &env);
-    assert_eq!(alone.code(), 0, "{alone:?}");
+    assert_eq!(alone.code, 0, "{alone:?}");
     assert!(
         alone.stdout.starts_with('['),
         "ETCDCTL_WRITE_OUT applies: {alone:?}"
@@ -603,13 +593,12 @@ fn environment_alone_and_overridden_by_flags() {
         &["--endpoints", &ep, "--cacert", &ca, "-w", "simple"],
         &wrong_env,
     );
-    assert_eq!(overridden.code(), 0, "{overridden:?}");
+    assert_eq!(overridden.code, 0, "{overridden:?}");
     assert!(overridden.stdout.contains("is healthy"), "{overridden:?}");
 
     let bad_env = health_env(&[], &wrong_env);
     assert_eq!(
-        bad_env.code(),
-        2,
+        bad_env.code, 2,
         "a missing CA file is a usage error: {bad_env:?}"
     );
     assert!(
@@ -631,27 +620,9 @@ fn bad_flags_fail_before_any_connection() {
         (vec!["--min-healthy", "zero"], "--min-healthy"),
     ] {
         let start = Instant::now();
-        let out = health(&args);
-        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
-        assert!(out.stdout.is_empty());
-        assert_eq!(out.stderr.lines().count(), 1, "{args:?}: {out:?}");
-        assert!(
-            out.stderr.starts_with("Error: ") && out.stderr.contains(needle),
-            "{args:?}: {out:?}"
-        );
+        health(&args).fails(2).one_line_error(needle);
         assert!(start.elapsed() < Duration::from_secs(1), "no network wait");
     }
-}
-
-#[test]
-fn help_is_golden() {
-    let out = health(&["--help"]);
-    assert_eq!(out.code(), 0);
-    let golden = include_str!("golden/help.txt");
-    assert_eq!(
-        out.stdout, golden,
-        "update tests/golden/help.txt if the change is intended"
-    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! `-n`, `-A`, `-o`) over the offline tools' input flags (`-i`, `--skip-hash-check`).
 
 use etcd_common::args::{Args, Env, Opt};
-use etcd_common::exit::EXIT_CODES_HELP;
+use etcd_common::help::{code, Item, Page, Section};
 use etcd_common::{Error, Result};
 use std::path::PathBuf;
 
@@ -75,22 +75,23 @@ pub struct Options {
     pub identities: Vec<String>,
     /// Accept a database without the SHA-256 trailer.
     pub skip_hash_check: bool,
+    /// `--encryption-config FILE`: the API server's EncryptionConfiguration, to decrypt with.
+    pub encryption_config: Option<PathBuf>,
+    /// `--rev R`: read the objects as of revision R (`None`: the snapshot's revision).
+    pub rev: Option<i64>,
+    /// `--history`: every stored revision of one object.
+    pub history: bool,
 }
 
 /// What the command line asks for.
 pub type Parsed = etcd_common::args::Parsed<Options>;
 
-/// The exit code of an object that cannot be shown (not found, encrypted, not decodable).
-pub const NOT_SHOWN_HELP: &str =
-    "  1  here: the object is not found, stored encrypted (decrypting needs the API server's
-     EncryptionConfiguration) or not decodable (-o raw gives the stored bytes); in a list,
-     the others are still printed";
-
-/// The `--help` text.
-pub fn help() -> String {
-    format!(
-        "\
-etcd-snap-get {version}
+/// This tool's manual, the one source of its `--help` text and its man page.
+pub const PAGE: Page = Page {
+    name: "etcd-snap-get",
+    version: env!("CARGO_PKG_VERSION"),
+    summary: "get Kubernetes objects out of an etcd snapshot, offline",
+    description: "\
 Gets Kubernetes objects back out of an etcd snapshot, offline, the way kubectl get shows them:
 the live objects at the snapshot's revision (deleted ones and older revisions are not shown).
 Built-in objects stored as protobuf are decoded; custom resources (JSON) pass through. Server-set
@@ -99,46 +100,127 @@ deletion*, and status) are stripped so that `kubectl apply -f` takes the result.
 be a file or stdin, raw or zstd- and/or age-encoded (detected by content, in any nesting), and
 is verified like etcd-snap-status verifies it.
 
-USAGE:
-    etcd-snap-get [OPTIONS] SNAPSHOT|- RESOURCE [NAME]
-    etcd-snap-get [OPTIONS] SNAPSHOT|- RESOURCE/NAME
-    etcd-snap-get [OPTIONS] SNAPSHOT|- --prefix KEY
+A snapshot also keeps every revision since its last compaction: --rev R shows the objects as
+they were at revision R (what `etcdctl get --rev R` returned), and --history every stored
+revision of one object, each with the unified diff of its YAML from the version before.",
+    usage: &[
+        "etcd-snap-get [OPTIONS] SNAPSHOT|- RESOURCE [NAME]",
+        "etcd-snap-get [OPTIONS] SNAPSHOT|- RESOURCE/NAME",
+        "etcd-snap-get [OPTIONS] SNAPSHOT|- --prefix KEY",
+        "etcd-snap-get [OPTIONS] SNAPSHOT|- --history RESOURCE NAME|--prefix KEY",
+    ],
+    sections: &[
+        Section::note(
+            false,
+            &[Item::Text(
+                "RESOURCE is a plural, singular, kind or short name (pods, pod, po, deploy, svc, cm, secret, ns,\n\
+                 ...), optionally with its group (deployments.apps); a custom resource is PLURAL.GROUP (or its\n\
+                 plural alone, when one group in the snapshot has it).",
+            )],
+        ),
+        Section::titled(
+            "OPTIONS",
+            32,
+            &[
+                Item::Opt(
+                    "  -n, --namespace NS",
+                    "the namespace [default: default]; ignored for cluster-scoped\n\
+                     resources",
+                ),
+                Item::Opt("  -A, --all-namespaces", "list across all namespaces"),
+                Item::Opt(
+                    "  -o, --output FORMAT",
+                    "yaml, json, raw or table [default: yaml for one object, table for a\n\
+                     list]; raw writes the exact stored bytes of one object (refused on a\n\
+                     terminal); -w/--write-out is the same flag",
+                ),
+                Item::Opt(
+                    "      --keep-server-fields",
+                    "keep the server-set fields, with metadata.resourceVersion filled\n\
+                     from the key's mod revision as the API server does",
+                ),
+                Item::Opt(
+                    "      --rev R",
+                    "the objects as of revision R, as `etcdctl get --rev R` returned them\n\
+                     [default (or 0): the snapshot's revision]; with --history, the\n\
+                     revisions up to R",
+                ),
+                Item::Opt(
+                    "      --history",
+                    "every stored revision of one object (RESOURCE NAME or --prefix\n\
+                     KEY), oldest first: revision, created/updated/deleted, version\n\
+                     and bytes, then the unified diff of the YAML from the version\n\
+                     before (a value that is not an object: its escaped text). Only\n\
+                     revisions since the last compaction are stored. No time column:\n\
+                     etcd keeps no time with a revision. -o table: the revisions\n\
+                     without the diffs; -o json: each with its object and diff",
+                ),
+                Item::Opt(
+                    "      --prefix KEY",
+                    "the live keys starting with KEY (one object when a key is exactly\n\
+                     KEY), whatever they hold",
+                ),
+                Item::Opt(
+                    "      --k8s-prefix PREFIX",
+                    "the API server's --etcd-prefix [default: /registry]",
+                ),
+                Item::Opt(
+                    "      --encryption-config FILE",
+                    "the API server's EncryptionConfiguration (its\n\
+                     --encryption-provider-config): values encrypted with its aescbc,\n\
+                     aesgcm or secretbox keys are decrypted and shown as the API shows\n\
+                     them (KMS-encrypted values cannot be, offline)",
+                ),
+                Item::Opt(
+                    "  -i, --identity FILE",
+                    "age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt age\n\
+                     input; repeatable",
+                ),
+                Item::Opt(
+                    "      --skip-hash-check",
+                    "accept a database without the SHA-256 trailer (a db file copied\n\
+                     from a data dir)",
+                ),
+                Item::Opt("  -h, --help", "print this help"),
+                Item::Opt("  -V, --version", "print the version"),
+            ],
+        ),
+        Section::titled(
+            "EXIT CODES",
+            0,
+            &[
+                code::SUCCESS,
+                Item::Code(
+                    "1",
+                    "not shown: the object is not found, stored encrypted (without --encryption-config,\n\
+                     or by KMS, or with a key it does not have) or not decodable (-o raw gives the\n\
+                     stored bytes); in a list, the others are still printed",
+                ),
+                code::USAGE,
+                code::INTEGRITY,
+                Item::Code("5", "refused: -o raw to a terminal"),
+                code::LOCAL_IO,
+                Item::Text(
+                    "--rev or --history at a revision the snapshot no longer holds (compacted) exits 1, naming\n\
+                     the compact revision; a revision after the snapshot's exits 2.",
+                ),
+            ],
+        ),
+    ],
+    examples: &[
+        "etcd-snap-get snap.db deploy -n web",
+        "etcd-snap-get snap.db deployment/frontend -n web | kubectl apply -f -",
+        "age -d -i key.txt snap.db.zst.age | zstd -dc | etcd-snap-get - cm -A -o json",
+        "etcd-snap-get -i key.txt snap.db.zst.age crontabs.stable.example.com -n ns1",
+        "etcd-snap-get snap.db --prefix /registry/secrets/prod/db-pass -o raw > value.bin",
+        "etcd-snap-get snap.db deploy/frontend -n web --rev 81234      # as it was at revision 81234",
+        "etcd-snap-get snap.db deploy/frontend -n web --history        # every change, as YAML diffs",
+    ],
+};
 
-RESOURCE is a plural, singular, kind or short name (pods, pod, po, deploy, svc, cm, secret, ns,
-...), optionally with its group (deployments.apps); a custom resource is PLURAL.GROUP (or its
-plural alone, when one group in the snapshot has it).
-
-OPTIONS:
-  -n, --namespace NS         the namespace [default: default]; ignored for cluster-scoped
-                             resources
-  -A, --all-namespaces       list across all namespaces
-  -o, --output FORMAT        yaml, json, raw or table [default: yaml for one object, table for a
-                             list]; raw writes the exact stored bytes of one object (refused on a
-                             terminal); -w/--write-out is the same flag
-      --keep-server-fields   keep the server-set fields, with metadata.resourceVersion filled
-                             from the key's mod revision as the API server does
-      --prefix KEY           the live keys starting with KEY (one object when a key is exactly
-                             KEY), whatever they hold
-      --k8s-prefix PREFIX    the API server's --etcd-prefix [default: /registry]
-  -i, --identity FILE        age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt age
-                             input; repeatable
-      --skip-hash-check      accept a database without the SHA-256 trailer (a db file copied
-                             from a data dir)
-  -h, --help                 print this help
-  -V, --version              print the version
-
-{EXIT_CODES_HELP}
-{NOT_SHOWN_HELP}
-
-EXAMPLES:
-    etcd-snap-get snap.db deploy -n web
-    etcd-snap-get snap.db deployment/frontend -n web | kubectl apply -f -
-    age -d -i key.txt snap.db.zst.age | zstd -dc | etcd-snap-get - cm -A -o json
-    etcd-snap-get -i key.txt snap.db.zst.age crontabs.stable.example.com -n ns1
-    etcd-snap-get snap.db --prefix /registry/secrets/prod/db-pass -o raw > value.bin
-",
-        version = env!("CARGO_PKG_VERSION")
-    )
+/// The `--help` text.
+pub fn help() -> String {
+    PAGE.help()
 }
 
 /// Parses the command line.
@@ -153,6 +235,9 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
     let mut k8s_prefix = k8s_registry::DEFAULT_PREFIX.to_string();
     let mut identities = Vec::new();
     let mut skip_hash_check = false;
+    let mut encryption_config = None;
+    let mut rev = None;
+    let mut history = false;
     while let Some(opt) = args.next_opt()? {
         let long = match &opt {
             Opt::Long(name) => name.as_str(),
@@ -195,11 +280,14 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
             }
             "identity" => identities.push(args.value(&opt)?),
             "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
+            "encryption-config" => encryption_config = Some(PathBuf::from(args.value(&opt)?)),
+            "rev" => rev = revision(&opt, &args.value(&opt)?)?,
+            "history" => history = args.bool_value(&opt)?,
             "help" => return Ok(Parsed::Exit(help())),
             "version" => {
-                return Ok(Parsed::Exit(format!(
-                    "etcd-snap-get {}\n",
-                    env!("CARGO_PKG_VERSION")
+                return Ok(Parsed::Exit(etcd_common::version::text(
+                    "etcd-snap-get",
+                    env!("CARGO_PKG_VERSION"),
                 )))
             }
             _ => return Err(opt.unexpected()),
@@ -211,6 +299,11 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
         ));
     };
     let query = query(prefix, words)?;
+    if history && output == Some(Output::Raw) {
+        return Err(Error::usage(
+            "--history prints revisions and diffs: -o raw writes one value (use --rev R -o raw)",
+        ));
+    }
     let scope = match (all, namespace) {
         (true, Some(_)) => {
             return Err(Error::usage(
@@ -232,7 +325,22 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
         k8s_prefix,
         identities,
         skip_hash_check,
+        encryption_config,
+        rev,
+        history,
     })))
+}
+
+/// `--rev`'s value: a revision; 0 is the snapshot's own, as `etcdctl get --rev 0`.
+fn revision(flag: &Opt, text: &str) -> Result<Option<i64>> {
+    match text.parse::<i64>() {
+        Ok(0) => Ok(None),
+        Ok(r) if r > 0 => Ok(Some(r)),
+        _ => Err(Error::usage(format!(
+            "{}: {text:?} is not a revision (a non-negative integer)",
+            flag.display()
+        ))),
+    }
 }
 
 fn query(prefix: Option<String>, words: Vec<String>) -> Result<Query> {

@@ -2,9 +2,11 @@
 //!
 //! The snapshot is opened and verified exactly as `etcd-snap-status` does it (file or stdin; raw,
 //! zstd or age; consistency check and SHA-256 trailer), then the live keys the request names are
-//! read ([`select`]), decoded ([`object`]) and printed ([`render`]). No etcd client, no network.
+//! read ([`select`]), decoded ([`object`]) and printed ([`render`]); `--rev` and `--history` read
+//! older revisions ([`history`]). No etcd client, no network.
 
 pub mod cli;
+pub mod history;
 pub mod object;
 pub mod render;
 pub mod select;
@@ -27,20 +29,37 @@ pub fn run(options: &Options) -> Result<ExitCode> {
             "refusing to write raw stored bytes to a terminal: redirect stdout (> FILE) or pipe it",
         ));
     }
+    // Read before the snapshot: a bad file is a usage error, found before any long read.
+    let config = match &options.encryption_config {
+        None => None,
+        Some(path) => Some(k8s_registry::EncryptionConfig::from_file(path).map_err(
+            |e| match e {
+                k8s_registry::decrypt::ConfigError::Io(m) => {
+                    Error::new(ExitCode::LocalIo, format!("--encryption-config: {m}"))
+                }
+                k8s_registry::decrypt::ConfigError::Invalid(m) => {
+                    Error::usage(format!("--encryption-config: {m}"))
+                }
+            },
+        )?),
+    };
     let selection = Selection::new(&options.query, &options.scope, &options.k8s_prefix);
     let source = etcd_common::snapshot::Source {
         input: options.input.as_deref(),
         identities: &options.identities,
         skip_hash_check: options.skip_hash_check,
     };
+    if options.history {
+        return history::run(options, &selection, source, config.as_ref());
+    }
     let opened = etcd_common::snapshot::open_verified(source, |db, name| {
-        select::collect(db, &selection).map_err(|e| etcd_common::snapshot::db_error(name, e))
+        select::collect(db, &selection, options.rev).map_err(|e| history::db_error(name, e))
     })?;
     let (items, revision) = opened.read;
     let items = settle_resource(&selection, items)?;
     match single(options, &selection, items, revision)? {
-        Ok(item) => render::one(&item, options),
-        Err(items) => render::list(&items, options),
+        Ok(item) => render::one(&item, options, config.as_ref()),
+        Err(items) => render::list(&items, options, config.as_ref()),
     }
 }
 
@@ -162,6 +181,9 @@ mod tests {
             k8s_prefix: "/registry".into(),
             identities: Vec::new(),
             skip_hash_check: false,
+            encryption_config: None,
+            rev: None,
+            history: false,
         }
     }
 

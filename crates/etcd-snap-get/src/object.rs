@@ -1,9 +1,10 @@
 //! A stored value turned into the manifest `kubectl apply` takes: protobuf decoded by
 //! k8s-codec, JSON passed through, then server-set fields stripped (or kept, with
 //! `metadata.resourceVersion` filled from the key's mod revision as the API server does).
-//! Encrypted and undecodable values are reported, never printed mangled.
+//! Encrypted values are decrypted with the user's `EncryptionConfiguration` when given; those
+//! that cannot be, and undecodable values, are reported, never printed mangled.
 
-use k8s_registry::{Encryption, ValueFormat};
+use k8s_registry::{Encryption, EncryptionConfig, ValueFormat};
 use serde_json::Value;
 
 /// What a stored value can be turned into.
@@ -15,6 +16,31 @@ pub enum Decoded {
     Encrypted(Encryption),
     /// Not something this tool can show as an object; why.
     Undecodable(String),
+}
+
+/// Like [`decode`], but an encrypted value is first decrypted with the user's
+/// `EncryptionConfiguration` when one is given (`--encryption-config`): `key` is the value's
+/// etcd key (aesgcm authenticates it), `prefix` the API server's `--etcd-prefix`. A value that
+/// cannot be decrypted (KMS, unknown or wrong key) is not shown, with the reason in one line.
+pub fn decode_with(
+    value: &[u8],
+    key: &[u8],
+    prefix: &str,
+    mod_revision: i64,
+    keep_server_fields: bool,
+    config: Option<&EncryptionConfig>,
+) -> Decoded {
+    let Some(config) =
+        config.filter(|_| matches!(ValueFormat::of(value), ValueFormat::Encrypted(_)))
+    else {
+        return decode(value, mod_revision, keep_server_fields);
+    };
+    let (resource, group) =
+        k8s_registry::layout::parse(prefix, key).map_or(("", None), |l| (l.resource, l.group));
+    match config.decrypt(key, resource, group, value) {
+        Ok(plain) => decode(&plain, mod_revision, keep_server_fields),
+        Err(e) => Decoded::Undecodable(e.to_string()),
+    }
 }
 
 /// Decodes `value` and prepares it for output.
@@ -39,6 +65,8 @@ pub fn decode(value: &[u8], mod_revision: i64, keep_server_fields: bool) -> Deco
             ))
         }
     };
+    // Stored in a version no longer served (CRDs: v1beta1): printed as the API serves it.
+    k8s_registry::served::to_served(&mut object);
     if keep_server_fields {
         if let Some(Value::Object(meta)) = object.get_mut("metadata") {
             meta.insert(

@@ -9,7 +9,7 @@ use crate::object::{self, Decoded};
 use crate::select::Item;
 use etcd_common::output::{escape, print_stdout};
 use etcd_common::{Error, ExitCode, Result};
-use k8s_registry::ValueFormat;
+use k8s_registry::{EncryptionConfig, ValueFormat};
 use std::io::Write;
 
 /// What went wrong with one object, as one line.
@@ -17,7 +17,7 @@ fn not_shown(item: &Item, decoded: &Decoded) -> Option<String> {
     match decoded {
         Decoded::Object(_) => None,
         Decoded::Encrypted(e) => Some(format!(
-            "{} is stored encrypted with {}; decrypt needs the API server's EncryptionConfiguration (-o raw gives the stored bytes)",
+            "{} is stored encrypted with {}; decrypting needs the API server's EncryptionConfiguration (--encryption-config FILE; -o raw gives the stored bytes)",
             item.shown_key(),
             escape(&e.to_string())
         )),
@@ -29,16 +29,28 @@ fn not_shown(item: &Item, decoded: &Decoded) -> Option<String> {
     }
 }
 
+/// Decodes an item, decrypting it with `config` when it is encrypted.
+fn decode(item: &Item, options: &Options, config: Option<&EncryptionConfig>) -> Decoded {
+    object::decode_with(
+        &item.value,
+        &item.raw_key,
+        &options.k8s_prefix,
+        item.mod_revision,
+        options.keep_server_fields,
+        config,
+    )
+}
+
 /// Prints one object.
-pub fn one(item: &Item, options: &Options) -> Result<ExitCode> {
+pub fn one(item: &Item, options: &Options, config: Option<&EncryptionConfig>) -> Result<ExitCode> {
     let output = options.output.unwrap_or(Output::Yaml);
     if output == Output::Raw {
         return write_raw(&item.value);
     }
     if output == Output::Table {
-        return list(std::slice::from_ref(item), options);
+        return list(std::slice::from_ref(item), options, config);
     }
-    let decoded = object::decode(&item.value, item.mod_revision, options.keep_server_fields);
+    let decoded = decode(item, options, config);
     if let Some(why) = not_shown(item, &decoded) {
         return Err(Error::new(ExitCode::CheckFailed, why));
     }
@@ -56,7 +68,11 @@ pub fn one(item: &Item, options: &Options) -> Result<ExitCode> {
 }
 
 /// Prints a list.
-pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
+pub fn list(
+    items: &[Item],
+    options: &Options,
+    config: Option<&EncryptionConfig>,
+) -> Result<ExitCode> {
     let output = options.output.unwrap_or(Output::Table);
     if output == Output::Table {
         if items.is_empty() {
@@ -70,7 +86,7 @@ pub fn list(items: &[Item], options: &Options) -> Result<ExitCode> {
     let mut writer = object::ListWriter::new(out, output == Output::Json).map_err(stdout_error)?;
     let mut failed = false;
     for item in items {
-        let decoded = object::decode(&item.value, item.mod_revision, options.keep_server_fields);
+        let decoded = decode(item, options, config);
         match (not_shown(item, &decoded), decoded) {
             (None, Decoded::Object(v)) => writer.item(&v).map_err(stdout_error)?,
             (why, _) => {
@@ -180,6 +196,9 @@ mod tests {
             k8s_prefix: "/registry".into(),
             identities: Vec::new(),
             skip_hash_check: false,
+            encryption_config: None,
+            rev: None,
+            history: false,
         }
     }
 

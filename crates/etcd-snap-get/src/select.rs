@@ -211,12 +211,19 @@ impl Selection {
     }
 }
 
-/// The live items the selection names, sorted by namespace and name, and the snapshot's
-/// revision.
-pub fn collect(db: &bbolt::Db, selection: &Selection) -> etcd_db::Result<(Vec<Item>, i64)> {
+/// The items the selection names that were live at revision `at` (`None`: the snapshot's
+/// revision), with their values as of `at`, sorted by namespace and name, and the revision read.
+/// A compacted or future `at` is refused ([`etcd_db::Error::Compacted`],
+/// [`etcd_db::Error::FutureRevision`]).
+pub fn collect(
+    db: &bbolt::Db,
+    selection: &Selection,
+    at: Option<i64>,
+) -> etcd_db::Result<(Vec<Item>, i64)> {
     let mut items = Vec::new();
-    let stats = etcd_db::visit_live(
+    let revision = etcd_db::history::visit_at(
         db,
+        at,
         |key| selection.wants_key(key),
         |kv| {
             if let Some(item) = selection.item(kv.key, kv.value, kv.mod_revision) {
@@ -225,7 +232,7 @@ pub fn collect(db: &bbolt::Db, selection: &Selection) -> etcd_db::Result<(Vec<It
         },
     )?;
     items.sort_by(|a, b| (&a.namespace, &a.name, &a.key).cmp(&(&b.namespace, &b.name, &b.key)));
-    Ok((items, stats.revision))
+    Ok((items, revision))
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ fn hostile_keys_are_escaped_in_tables_and_messages_and_exact_in_json_and_raw() {
     let snap = fx.snap.to_str().unwrap();
 
     // The table: one line per object, every name escaped, a printable one unchanged.
-    let (code, out, err) = run(GET, &[snap, "cm", "-n", NS], None);
+    let (code, out, err) = run(GET, &[snap, "cm", "-n", NS], None).into_parts();
     assert_eq!(code, 0, "{err}");
     assert_printable("table", &out);
     let table = String::from_utf8(out).unwrap();
@@ -35,19 +35,20 @@ fn hostile_keys_are_escaped_in_tables_and_messages_and_exact_in_json_and_raw() {
     ] {
         assert!(table.contains(shown), "{shown:?} in\n{table}");
     }
-    let (code, out, err) = run(GET, &[snap, "cm", "-A"], None);
+    let (code, out, err) = run(GET, &[snap, "cm", "-A"], None).into_parts();
     assert_eq!(code, 0, "{err}");
     assert_printable("-A table", &out);
     assert!(String::from_utf8(out).unwrap().starts_with("NAMESPACE"));
 
     // One object: JSON decodes to the exact name, YAML is printable, raw is exact.
     for name in NAMES {
-        let (code, out, err) = run(GET, &[snap, "cm", name, "-n", NS, "-o", "json"], None);
+        let (code, out, err) =
+            run(GET, &[snap, "cm", name, "-n", NS, "-o", "json"], None).into_parts();
         assert_eq!(code, 0, "{name:?}: {err}");
         assert_printable("json", &out);
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["metadata"]["name"], name, "{name:?}");
-        let (code, out, err) = run(GET, &[snap, "cm", name, "-n", NS], None);
+        let (code, out, err) = run(GET, &[snap, "cm", name, "-n", NS], None).into_parts();
         assert_eq!(code, 0, "{name:?}: {err}");
         // YAML is k8s-codec's emitter: controls are quoted (`"\e]0;..."`); YAML counts bidi
         // marks as printable and keeps them, so only controls are checked here.
@@ -56,12 +57,13 @@ fn hostile_keys_are_escaped_in_tables_and_messages_and_exact_in_json_and_raw() {
             !yaml.contains(|c: char| c.is_control() && c != '\n'),
             "{name:?}: {yaml:?}"
         );
-        let (code, out, err) = run(GET, &[snap, "cm", name, "-n", NS, "-o", "raw"], None);
+        let (code, out, err) =
+            run(GET, &[snap, "cm", name, "-n", NS, "-o", "raw"], None).into_parts();
         assert_eq!(code, 0, "{name:?}: {err}");
         assert_eq!(out, hostile::configmap(NS, name), "{name:?} -o raw");
     }
     // A JSON list too.
-    let (code, out, err) = run(GET, &[snap, "cm", "-n", NS, "-o", "json"], None);
+    let (code, out, err) = run(GET, &[snap, "cm", "-n", NS, "-o", "json"], None).into_parts();
     assert_eq!(code, 0, "{err}");
     assert_printable("json list", &out);
     let v: Value = serde_json::from_slice(&out).unwrap();
@@ -77,7 +79,7 @@ fn hostile_keys_are_escaped_in_tables_and_messages_and_exact_in_json_and_raw() {
     assert_eq!(names, want);
 
     // Keys outside the layout, invalid UTF-8 included: the table shows their bytes escaped.
-    let (code, out, err) = run(GET, &[snap, "--prefix", "/evil/"], None);
+    let (code, out, err) = run(GET, &[snap, "--prefix", "/evil/"], None).into_parts();
     assert_eq!(code, 0, "{err}");
     assert_printable("--prefix table", &out);
     let table = String::from_utf8(out).unwrap();
@@ -89,7 +91,7 @@ fn hostile_keys_are_escaped_in_tables_and_messages_and_exact_in_json_and_raw() {
         assert!(table.contains(shown), "{shown:?} in\n{table}");
     }
     // Not objects: one escaped Warning line each on stderr, exit 1.
-    let (code, out, err) = run(GET, &[snap, "--prefix", "/evil/", "-o", "json"], None);
+    let (code, out, err) = run(GET, &[snap, "--prefix", "/evil/", "-o", "json"], None).into_parts();
     assert_eq!(code, 1, "{err}");
     assert_printable("stdout", &out);
     assert_printable("warnings", err.as_bytes());
@@ -98,13 +100,13 @@ fn hostile_keys_are_escaped_in_tables_and_messages_and_exact_in_json_and_raw() {
     assert!(err.contains("/evil/raw\\xff\\xfe: "), "{err}");
     // One such key: one escaped Error line; -o raw gives its exact bytes.
     let esc = std::str::from_utf8(OUTSIDE[1]).unwrap();
-    let (code, out, err) = run(GET, &[snap, "--prefix", esc], None);
+    let (code, out, err) = run(GET, &[snap, "--prefix", esc], None).into_parts();
     assert_eq!(code, 1, "{err}");
     assert!(out.is_empty());
     assert_printable("error", err.as_bytes());
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("Error: /evil/esc\\x1b[2J: "), "{err}");
-    let (code, out, err) = run(GET, &[snap, "--prefix", esc, "-o", "raw"], None);
+    let (code, out, err) = run(GET, &[snap, "--prefix", esc, "-o", "raw"], None).into_parts();
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, hostile::outside_value(OUTSIDE[1]));
 }

@@ -22,24 +22,17 @@ fn stripped(manifest: &Value) -> Value {
 /// Runs and expects success; returns stdout as text.
 #[track_caller]
 fn ok(args: &[&str], stdin: Option<&Path>) -> String {
-    let (code, out, err) = run(GET, args, stdin);
-    assert_eq!(code, 0, "etcd-snap-get {args:?}: {err}");
-    String::from_utf8(out).unwrap()
+    let out = run(GET, args, stdin);
+    out.succeeds();
+    String::from_utf8(out.stdout_bytes).unwrap()
 }
 
 /// Runs and expects one `Error:` line with `code` and nothing on stdout; returns the line.
 #[track_caller]
 fn fails(args: &[&str], code: i32) -> String {
-    let (got, out, err) = run(GET, args, None);
-    assert_eq!(got, code, "etcd-snap-get {args:?}: {err}");
-    assert!(
-        out.is_empty(),
-        "{args:?}: stdout {:?}",
-        String::from_utf8_lossy(&out)
-    );
-    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
-    assert!(err.starts_with("Error: "), "{args:?}: {err}");
-    err
+    let out = run(GET, args, None);
+    out.fails(code).one_line_error("");
+    out.stderr
 }
 
 /// Every object: -o json equals the stripped original; default yaml is k8s-codec's YAML of it;
@@ -72,7 +65,7 @@ fn check_objects(fx: &Fixture) {
         let mut want = o.manifest.clone();
         want["metadata"]["resourceVersion"] = Value::String(fx.mod_revision[&o.key].to_string());
         assert_eq!(kept, want, "{} --keep-server-fields", o.key);
-        let (code, raw, err) = run(GET, &[&args[..], &["-o", "raw"]].concat(), None);
+        let (code, raw, err) = run(GET, &[&args[..], &["-o", "raw"]].concat(), None).into_parts();
         assert_eq!(code, 0, "{err}");
         assert_eq!(raw, fx.live[&o.key], "{} -o raw", o.key);
     }
@@ -81,10 +74,25 @@ fn check_objects(fx: &Fixture) {
 /// Every object back, from a snapshot of etcd 3.5, 3.6 (what kubeadm installs today) and 3.7.
 fn objects_come_back(v: Version) {
     let fx = fixture::build(v, "/registry");
-    check_objects(&fx);
-    let snap = fx.snap.to_str().unwrap();
+    etcd_test_support::cases(
+        &fx,
+        &[
+            ("every object, every output", check_objects),
+            ("names, singulars, kinds and groups", by_any_name),
+            ("lists", lists),
+            ("encrypted values", encrypted_values),
+            ("--prefix", raw_prefix),
+            ("deleted objects and older revisions", deleted_and_old),
+            ("bad input", bad_input),
+            ("-o raw on a terminal", raw_on_a_terminal),
+        ],
+    );
+}
 
-    // Short names, singulars, groups; the custom resource by its plural alone.
+/// Short names, singulars, kinds and groups; the custom resource by its plural alone; the
+/// updated deployment in its latest version; the default namespace; cluster-scoped objects.
+fn by_any_name(fx: &Fixture) {
+    let snap = fx.snap.to_str().unwrap();
     let frontend = fx.objects.iter().find(|o| o.name == "frontend").unwrap();
     for resource in [
         "deploy",
@@ -123,8 +131,12 @@ fn objects_come_back(v: Version) {
     ))
     .unwrap();
     assert_eq!(ns["metadata"]["name"], "web", "cluster-scoped ignores -n");
+}
 
-    // Lists: -A table rows, -n json List of exactly that namespace's live objects.
+/// Lists: `-A` table rows, a `-n` JSON List of exactly that namespace's live objects, a list
+/// with encrypted items (the others printed, a warning each, exit 1), an empty namespace.
+fn lists(fx: &Fixture) {
+    let snap = fx.snap.to_str().unwrap();
     let table = ok(&[snap, "secrets", "-A"], None);
     let secrets: Vec<&String> = fx
         .live
@@ -138,7 +150,7 @@ fn objects_come_back(v: Version) {
             && table.contains("encrypted (secretbox:sb-2026)"),
         "{table}"
     );
-    let (code, out, err) = run(GET, &[snap, "cm", "-n", "bulk", "-o", "json"], None);
+    let (code, out, err) = run(GET, &[snap, "cm", "-n", "bulk", "-o", "json"], None).into_parts();
     assert_eq!(code, 0, "{err}");
     let list: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(list["kind"], "List");
@@ -150,7 +162,8 @@ fn objects_come_back(v: Version) {
         .collect();
     assert_eq!(list["items"], Value::Array(want));
     // A list with an encrypted item: the others printed, a warning each, exit 1.
-    let (code, out, err) = run(GET, &[snap, "secrets", "-n", "web", "-o", "yaml"], None);
+    let (code, out, err) =
+        run(GET, &[snap, "secrets", "-n", "web", "-o", "yaml"], None).into_parts();
     assert_eq!(code, 1, "{err}");
     assert!(String::from_utf8(out)
         .unwrap()
@@ -163,14 +176,19 @@ fn objects_come_back(v: Version) {
     let broken = fixture::run_stderr_broken(GET, &[snap, "secrets", "-n", "web", "-o", "yaml"]);
     assert_eq!(broken, 1, "a broken stderr is no reason to panic");
     let empty = run(GET, &[snap, "pods", "-n", "nowhere"], None);
-    assert_eq!((empty.0, empty.1.is_empty()), (0, true));
+    assert_eq!((empty.code, empty.stdout_bytes.is_empty()), (0, true));
     assert!(
-        empty.2.contains("No resources found in nowhere namespace."),
+        empty
+            .stderr
+            .contains("No resources found in nowhere namespace."),
         "{}",
-        empty.2
+        empty.stderr
     );
+}
 
-    // Encrypted: reported with provider and key, never printed mangled; -o raw still works.
+/// Encrypted values: reported with provider and key, never printed mangled; `-o raw` works.
+fn encrypted_values(fx: &Fixture) {
+    let snap = fx.snap.to_str().unwrap();
     for (key, (provider, keyname)) in &fx.encrypted {
         let rest: Vec<&str> = key.trim_start_matches("/registry/").split('/').collect();
         let err = fails(&[snap, rest[0], rest[2], "-n", rest[1]], 1);
@@ -183,24 +201,32 @@ fn objects_come_back(v: Version) {
             GET,
             &[snap, rest[0], rest[2], "-n", rest[1], "-o", "raw"],
             None,
-        );
+        )
+        .into_parts();
         assert_eq!((code, &raw), (0, &fx.live[key]));
     }
+}
 
-    // --prefix: raw keys, one object when exactly named.
+/// `--prefix`: raw keys, one object when exactly named.
+fn raw_prefix(fx: &Fixture) {
+    let snap = fx.snap.to_str().unwrap();
     let table = ok(&[snap, "--prefix", "/other/"], None);
     assert!(table.contains("/other/app/config"), "{table}");
     let (code, raw, _) = run(
         GET,
         &[snap, "--prefix", "/registry/weird", "-o", "raw"],
         None,
-    );
+    )
+    .into_parts();
     assert_eq!((code, raw.as_slice()), (0, &b"not an object"[..]));
     let err = fails(&[snap, "--prefix", "/registry/weird"], 1);
     assert!(err.contains("not a Kubernetes object"), "{err}");
     fails(&[snap, "--prefix", "/registry/", "-o", "raw"], 2);
+}
 
-    // Deleted objects and older revisions are gone.
+/// Deleted objects and older revisions are gone.
+fn deleted_and_old(fx: &Fixture) {
+    let snap = fx.snap.to_str().unwrap();
     for key in &fx.deleted {
         let rest: Vec<&str> = key.trim_start_matches("/registry/").split('/').collect();
         let err = fails(&[snap, rest[0], rest[2], "-n", rest[1]], 1);
@@ -211,15 +237,23 @@ fn objects_come_back(v: Version) {
     }
     let pods = ok(&[snap, "po", "-A"], None);
     assert!(!pods.contains("deleted-pod"), "{pods}");
+}
 
-    // Bad input.
+/// Bad input: unknown objects and resources, usage errors, a damaged snapshot.
+fn bad_input(fx: &Fixture) {
+    let snap = fx.snap.to_str().unwrap();
     let err = fails(&[snap, "crontabs", "nightly", "-n", "default"], 1);
     assert!(
         err.contains("crontabs \"nightly\" not found in namespace \"default\""),
         "{err}"
     );
     let none = run(GET, &[snap, "crontabs", "-n", "default"], None);
-    assert_eq!((none.0, none.1.is_empty()), (0, true), "{}", none.2);
+    assert_eq!(
+        (none.code, none.stdout_bytes.is_empty()),
+        (0, true),
+        "{}",
+        none.stderr
+    );
     let err = fails(&[snap, "frobnicators"], 2);
     assert!(
         err.contains("unknown resource type \"frobnicators\""),
@@ -249,8 +283,11 @@ fn objects_come_back(v: Version) {
     std::fs::write(&corrupt, &flipped).unwrap();
     fails(&[corrupt.to_str().unwrap(), "pods", "-A"], 4);
     fails(&["/nonexistent/snap.db", "pods"], 2);
+}
 
-    // -o raw on a terminal is refused (exit 5), under a real pseudo-terminal.
+/// `-o raw` on a terminal is refused (exit 5), under a real pseudo-terminal.
+fn raw_on_a_terminal(fx: &Fixture) {
+    let snap = fx.snap.to_str().unwrap();
     let script = format!("{GET} {snap} secrets plain-secret -o raw; echo \"exit=$?\"");
     let out = fixture::sh_ok(&format!("script -qec '{script}' /dev/null"));
     assert!(
@@ -308,12 +345,13 @@ fn through_pipes_and_3_4() {
         GET,
         &["-i", id, "-", "secret", "plain-secret", "-o", "raw"],
         Some(&age),
-    );
+    )
+    .into_parts();
     assert_eq!(code, 0, "{err}");
     let key = "/registry/secrets/default/plain-secret";
     assert_eq!(raw, fx.live[key]);
     // age input without -i is a usage error; a wrong key is an integrity error.
-    let (code, _, err) = run(GET, &["-", "pods"], Some(&age));
+    let (code, _, err) = run(GET, &["-", "pods"], Some(&age)).into_parts();
     assert_eq!(code, 2, "{err}");
     let other = tempfile::tempdir().unwrap();
     let (wrong, _) = fixture::age_key(other.path());
@@ -321,27 +359,7 @@ fn through_pipes_and_3_4() {
         GET,
         &["-i", wrong.to_str().unwrap(), "-", "pods"],
         Some(&age),
-    );
+    )
+    .into_parts();
     assert_eq!(code, 4, "{err}");
-}
-
-/// `--help` is the golden text; `--version` prints the version.
-#[test]
-fn help_and_version() {
-    let help = ok(&["--help"], None);
-    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/help.txt");
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&golden, &help).unwrap();
-    }
-    assert_eq!(
-        help,
-        std::fs::read_to_string(&golden).unwrap(),
-        "--help (UPDATE_GOLDEN=1 rewrites it)"
-    );
-    assert_eq!(ok(&["-h"], None), help);
-    assert!(help.contains("EXIT CODES:") && help.contains("EncryptionConfiguration"));
-    assert_eq!(
-        ok(&["--version"], None),
-        format!("etcd-snap-get {}\n", env!("CARGO_PKG_VERSION"))
-    );
 }

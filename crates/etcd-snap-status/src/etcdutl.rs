@@ -141,7 +141,7 @@ impl Etcdutl {
 /// tablewriter 1.1's default table as etcdutl 3.7 configures it (rows right-aligned): box-drawing
 /// borders, headers upper-cased and centred (an odd gap's extra space on the right), one space
 /// of padding, no wrapping. Status cells are short, space-free ASCII.
-fn box_table(headers: &[&str], cells: &[String]) -> String {
+pub(crate) fn box_table(headers: &[&str], cells: &[String]) -> String {
     let titles: Vec<String> = headers.iter().map(|h| h.to_uppercase()).collect();
     let widths: Vec<usize> = titles
         .iter()

@@ -3,10 +3,12 @@
 //! Verification is bbolt's consistency check plus the SHA-256 trailer; the description is what
 //! `etcdutl snapshot status` of the snapshot's own etcd version prints (byte for byte in `simple`
 //! and `table`; another version's with `--as-etcdutl`, see [`etcdutl`]), with the rest of what an
-//! operator wants to know about a backup in JSON and in the `--detail` view.
+//! operator wants to know about a backup in JSON and in the `--detail` view. With `--hashkv`, the
+//! report is etcd's `HashKV` of the snapshot instead, as `etcdutl hashkv` prints it ([`hashkv`]).
 
 pub mod cli;
 pub mod etcdutl;
+pub mod hashkv;
 pub mod k8s;
 pub mod k8s_report;
 pub mod report;
@@ -21,6 +23,10 @@ use std::io::{IsTerminal, Write};
 pub fn main() -> Result<ExitCode> {
     etcd_common::args::dispatch(cli::parse, |options| {
         let described = describe(options)?;
+        if let Some(hash) = &described.hashkv {
+            hashkv::print(hash, &described, options)?;
+            return Ok(ExitCode::Success);
+        }
         report::print(&described, options)?;
         // The report carries its warnings; repeat them on stderr when stdout goes elsewhere (a
         // file, a pipe into jq, a mail), so that whoever runs the command still sees them.
@@ -46,6 +52,8 @@ pub struct Described {
     pub layers: Vec<Layer>,
     /// With `--k8s`: the inventory of the Kubernetes objects.
     pub k8s: Option<k8s_registry::Inventory>,
+    /// With `--hashkv`: etcd's `HashKV` at the revision asked for.
+    pub hashkv: Option<etcd_db::HashKv>,
 }
 
 /// Opens, verifies and analyses the snapshot named by `options`.
@@ -55,14 +63,25 @@ pub fn describe(options: &cli::Options) -> Result<Described> {
         identities: &options.identities,
         skip_hash_check: options.skip_hash_check,
     };
-    let opened = open_verified(source, |db, name| match &options.k8s_prefix {
-        Some(prefix) => k8s::inventory(db, prefix, name).map(Some),
-        None => Ok(None),
+    let opened = open_verified(source, |db, name| {
+        let inventory = match &options.k8s_prefix {
+            Some(prefix) => Some(k8s::inventory(db, prefix, name)?),
+            None => None,
+        };
+        let hash = match options.hashkv {
+            Some(at) => Some(
+                etcd_db::hash_kv(db, at).map_err(|e| etcd_common::snapshot::db_error(name, e))?,
+            ),
+            None => None,
+        };
+        Ok((inventory, hash))
     })?;
+    let (k8s, hashkv) = opened.read;
     Ok(Described {
         analysis: opened.analysis,
         trailer: opened.trailer,
         layers: opened.layers,
-        k8s: opened.read,
+        k8s,
+        hashkv,
     })
 }

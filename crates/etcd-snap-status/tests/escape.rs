@@ -18,7 +18,8 @@ fn k8s_reports_escape_names_from_the_snapshot() {
     let fx = hostile::build();
     let snap = fx.snap.to_str().unwrap();
     for format in ["simple", "table"] {
-        let (code, out, err) = run(STATUS, &[snap, "--k8s", "--detail", "-w", format], None);
+        let (code, out, err) =
+            run(STATUS, &[snap, "--k8s", "--detail", "-w", format], None).into_parts();
         assert_eq!(code, 0, "{format}: {err}");
         assert_printable(format, &out);
         assert_printable("stderr", err.as_bytes());
@@ -26,7 +27,7 @@ fn k8s_reports_escape_names_from_the_snapshot() {
         assert!(text.contains("ns\\x1b[31m"), "{format}:\n{text}");
         assert!(text.contains("evil"), "{format}:\n{text}");
     }
-    let (code, out, err) = run(STATUS, &[snap, "--k8s", "-w", "json"], None);
+    let (code, out, err) = run(STATUS, &[snap, "--k8s", "-w", "json"], None).into_parts();
     assert_eq!(code, 0, "{err}");
     assert_printable("json", &out);
     let v: Value = serde_json::from_slice(&out).unwrap();

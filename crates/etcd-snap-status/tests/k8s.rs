@@ -160,7 +160,7 @@ fn check_json(fx: &Fixture, report: &Value, prefix: &str) {
 fn inventory(v: Version) {
     let fx = fixture::build(v, "/registry");
     let snap = fx.snap.to_str().unwrap();
-    let (code, out, err) = run(STATUS, &["--k8s", "-w", "json", snap], None);
+    let (code, out, err) = run(STATUS, &["--k8s", "-w", "json", snap], None).into_parts();
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_slice(&out).unwrap();
     check_json(&fx, &report, "/registry");
@@ -229,8 +229,8 @@ fn inventory(v: Version) {
         assert!(!text.contains(key.as_str()), "deleted {key} in the report");
     }
     // The plain status line is still first and unchanged.
-    let (_, plain, _) = run(STATUS, &[snap], None);
-    let (code, simple, err) = run(STATUS, &["--k8s", snap], None);
+    let (_, plain, _) = run(STATUS, &[snap], None).into_parts();
+    let (code, simple, err) = run(STATUS, &["--k8s", snap], None).into_parts();
     assert_eq!(code, 0, "{err}");
     let simple = String::from_utf8(simple).unwrap();
     assert!(
@@ -262,7 +262,7 @@ fn inventory(v: Version) {
         simple.contains(&format!("events: {events} objects")),
         "{simple}"
     );
-    let (code, table, _) = run(STATUS, &["--k8s", "-w", "table", snap], None);
+    let (code, table, _) = run(STATUS, &["--k8s", "-w", "table", snap], None).into_parts();
     assert_eq!(code, 0);
     let table = String::from_utf8(table).unwrap();
     assert!(
@@ -290,7 +290,7 @@ fn inventory(v: Version) {
         (vec!["--k8s", "-w", "json", "-"], &zst),
         (vec!["--k8s", "-w", "json", "-i", id, "-"], &age),
     ] {
-        let (code, piped, err) = run(STATUS, &args, Some(stdin));
+        let (code, piped, err) = run(STATUS, &args, Some(stdin)).into_parts();
         assert_eq!(code, 0, "{args:?}: {err}");
         let piped: Value = serde_json::from_slice(&piped).unwrap();
         assert_eq!(piped["k8s"], report["k8s"], "{args:?}");
@@ -306,12 +306,13 @@ fn inventory_3_4_with_another_prefix() {
         STATUS,
         &["--k8s-prefix", "/kubernetes.io", "-w", "json", snap],
         None,
-    );
+    )
+    .into_parts();
     assert_eq!(code, 0, "{err}");
     let report: Value = serde_json::from_slice(&out).unwrap();
     check_json(&fx, &report, "/kubernetes.io");
     // The default prefix finds none of them: all keys are outside /registry.
-    let (code, out, _) = run(STATUS, &["--k8s", "-w", "json", snap], None);
+    let (code, out, _) = run(STATUS, &["--k8s", "-w", "json", snap], None).into_parts();
     assert_eq!(code, 0);
     let report: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(num(&report["k8s"]["objects"]), 0);
@@ -320,13 +321,13 @@ fn inventory_3_4_with_another_prefix() {
         fx.live.len() as u64
     );
     // Without --k8s, no k8s object.
-    let (_, out, _) = run(STATUS, &["-w", "json", snap], None);
+    let (_, out, _) = run(STATUS, &["-w", "json", snap], None).into_parts();
     assert!(serde_json::from_slice::<Value>(&out)
         .unwrap()
         .get("k8s")
         .is_none());
     // A bad prefix is a usage error.
-    let (code, out, err) = run(STATUS, &["--k8s-prefix", "registry", snap], None);
+    let (code, out, err) = run(STATUS, &["--k8s-prefix", "registry", snap], None).into_parts();
     assert_eq!(
         (code, out.is_empty(), err.lines().count()),
         (2, true, 1),

@@ -4,16 +4,14 @@ use std::path::Path;
 use std::process::{Command, ExitStatus, Stdio};
 
 use crate::must::Must;
+use crate::tool::describe;
 use crate::ServerTls;
 
 /// Removes every inherited `ETCDCTL_*` and `ETCD_*` variable from `cmd`, so a developer's shell
 /// (or CI) cannot change what etcd or etcdctl do in a test.
 pub(crate) fn clear_etcd_env(cmd: &mut Command) {
-    for (k, _) in std::env::vars_os() {
-        let k_str = k.to_string_lossy();
-        if k_str.starts_with("ETCDCTL_") || k_str.starts_with("ETCD_") {
-            cmd.env_remove(&k);
-        }
+    for k in crate::tool::scrubbed_vars() {
+        cmd.env_remove(k);
     }
 }
 
@@ -61,16 +59,6 @@ impl CmdOutput {
     pub fn success(&self) -> bool {
         self.status.success()
     }
-}
-
-/// Shows a command the way a shell user would type it (for failure messages).
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
 }
 
 /// Runs `cmd` to completion, capturing its output. Panics only if it cannot be started.

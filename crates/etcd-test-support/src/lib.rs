@@ -17,15 +17,23 @@
 //! assert!(out.status.success());
 //! ```
 //!
+//! The tools under test run through one runner, [`Tool`] (no inherited `ETCDCTL_*`, fluent
+//! assertions such as `.fails(4).one_line_error("SHA-256")`), and their offline goldens through
+//! [`run_goldens`] (trycmd case files under each crate's `tests/cmd`, damaged inputs from this
+//! crate's `fixtures/`).
+//!
 //! Functions here panic with a message that says what to do when something the tests need is
 //! missing or broken: that is how a test fails.
 
 mod bins;
+mod cases;
 mod certs;
 mod cluster;
 mod der;
 mod etcdctl;
 mod gateway;
+mod goldens;
+pub mod kube_apiserver;
 mod matrix;
 mod member;
 mod must;
@@ -33,10 +41,12 @@ mod openssl_pki;
 mod ports;
 mod process;
 mod sshd;
+mod tool;
 mod version;
 mod wait;
 
 pub use bins::{bbolt_cli, etcd_bin, etcd_bin_optional, repo_root};
+pub use cases::{cases, Case};
 pub use certs::TlsFiles;
 pub use cluster::{
     pid_alive, Cluster, ClusterBuilder, Prepared, ServerTls, READER_PASSWORD, READER_PREFIX,
@@ -44,9 +54,11 @@ pub use cluster::{
 };
 pub use etcdctl::{run, run_ok, CmdOutput};
 pub use gateway::{base64, Gateway};
+pub use goldens::{assert_man_renders, run_goldens};
 pub use matrix::run_on;
 pub use openssl_pki::{Issued, KeyAlg, OpensslPki, EXT_CA, EXT_CLIENT, EXT_SERVER};
 pub use ports::free_port;
 pub use sshd::Sshd;
+pub use tool::{scrubbed_vars, Run, Running, Tool, SCRUBBED_PREFIXES};
 pub use version::Version;
 pub use wait::wait_until;

@@ -1,4 +1,4 @@
-//! One test body, run on every etcd version: the server-version matrix of DESIGN.md, in the
+//! One test body, run on every etcd version: the server-version matrix of docs/design.md, in the
 //! spirit of ripgrep's `rgtest!`. A body is a plain `fn(Version)`; [`etcd_matrix!`] defines one
 //! `#[test]` per version in a module named after the body, so a failure names both
 //! (`put_get::V3_6`) and `cargo nextest run V3_7` runs one version across the suite.

@@ -6,20 +6,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use etcd_test_support::{
-    etcd_bin, etcd_matrix, free_port, pid_alive, run_ok, wait_until, Cluster, Version,
+    etcd_bin, etcd_matrix, free_port, pid_alive, run_ok, wait_until, Cluster, Tool, Version,
 };
 
-/// Runs `cmd`, returning (success, stdout + stderr).
+/// Runs `cmd` with the one runner, returning (success, stdout + stderr).
 fn run(cmd: &mut Command) -> (bool, String) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let out = Tool::from_command(std::mem::replace(cmd, Command::new("true"))).run();
+    (out.success(), out.output())
 }
 
 fn put_get(v: Version) {

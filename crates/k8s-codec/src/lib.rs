@@ -44,16 +44,10 @@
 //! TARGET -- -fork=1` from this directory: `decode` (any bytes: `type_meta`, `decode_protobuf`
 //! and, on success, `to_yaml`, `strip_server_fields`, `encode_protobuf` never panic, and
 //! `encode(decode(x))` decodes to the same JSON) and `yaml` (any JSON: `to_yaml` reads back
-//! equal with yaml-rust2). Corpora seeded from `tests/fixtures/*.pb` and `*.json`. November 2026,
-//! one core: `decode` 15.5 min, 668k executions; `yaml` 14.6 min, 7.4M executions; the last
-//! runs, after the fixes, found nothing (`decode` 10 min, `yaml` 6 min). Found and fixed (tests
-//! in `tests/fuzz_regressions.rs`): a non-pointer field missing from the wire decoded to nothing
-//! while encoding wrote its zero value back (now decoded as Go's zero value); map keys over 1024
-//! characters written as implicit keys (now explicit over 128 bytes, as Go does); a top-level
-//! block scalar's lines at column 0, read as document markers (now indented by 2, as Go does).
-//! No panic was found. December 2026, with `-- -malloc_limit_mb=64` (any single allocation above
-//! 64 MiB is a finding): `decode` 21 min, 677k executions, nothing found. yaml-rust2 reads `0x-22` as an integer where YAML 1.1, 1.2 and Go read a
-//! string; the `yaml` target skips that parser quirk.
+//! equal with yaml-rust2; it skips one yaml-rust2 quirk: `0x-22` read as an integer where YAML 1.1,
+//! 1.2 and Go read a string). Corpora seeded from `tests/fixtures/*.pb` and `*.json`. Each finding
+//! is a test in `tests/fuzz_regressions.rs`; the runs and what they found are in
+//! `docs/fuzzing.md`.
 //!
 //! # Regenerating the schema
 //!
@@ -68,7 +62,6 @@ mod envelope;
 mod error;
 mod schema;
 mod special;
-mod wire;
 mod yaml;
 
 pub use error::Error;

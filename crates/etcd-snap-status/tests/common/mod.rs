@@ -3,65 +3,38 @@
 //! corrupting them.
 #![allow(clippy::expect_used, clippy::unwrap_used, dead_code)] // a test fails by panicking
 
-use etcd_test_support::{etcd_bin, Cluster, Version};
+use etcd_test_support::{etcd_bin, Cluster, Tool, Version};
 use serde_json::Value;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 /// Our binary.
 pub const STATUS: &str = env!("CARGO_BIN_EXE_etcd-snap-status");
 
-/// What a finished command printed, as bytes and text.
-#[derive(Debug)]
-pub struct Out {
-    /// The exit code (-1 for a signal).
-    pub code: i32,
-    /// stdout, lossily decoded.
-    pub stdout: String,
-    /// stderr, lossily decoded.
-    pub stderr: String,
-}
-
-impl From<Output> for Out {
-    fn from(o: Output) -> Out {
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
+/// What a finished command printed: the one runner's result.
+pub use etcd_test_support::Run as Out;
 
 /// `p` as a `String` for command lines.
 pub fn s(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Our binary with `args`, no inherited `ETCDCTL_*`, `TMPDIR` = `tmp` when given.
-pub fn status_cmd(args: &[&str], tmp: Option<&Path>) -> Command {
-    let mut cmd = Command::new(STATUS);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ETCDCTL_") {
-            cmd.env_remove(key);
-        }
-    }
+/// Our binary with `args` (nothing inherited: see `Tool`), `TMPDIR` = `tmp` when given.
+pub fn status_cmd(args: &[&str], tmp: Option<&Path>) -> Tool {
+    let mut tool = Tool::new(STATUS);
     if let Some(t) = tmp {
-        cmd.env("TMPDIR", t);
+        tool.env("TMPDIR", t);
     }
-    cmd.args(args);
-    cmd
+    tool.args(args);
+    tool
 }
 
 /// Runs our binary on `args` with stdin closed.
 pub fn status(args: &[&str]) -> Out {
-    status_cmd(args, None)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run etcd-snap-status")
-        .into()
+    status_cmd(args, None).run()
 }
 
 /// Runs our binary on `args` with the contents of `input` on stdin.
@@ -71,22 +44,14 @@ pub fn status_stdin(args: &[&str], input: &Path) -> Out {
 
 /// Like [`status_stdin`], with `TMPDIR` = `tmp`.
 pub fn status_stdin_tmp(args: &[&str], input: &Path, tmp: Option<&Path>) -> Out {
-    let file = fs::File::open(input).expect("open stdin file");
-    status_cmd(args, tmp)
-        .stdin(file)
-        .output()
-        .expect("run etcd-snap-status")
-        .into()
+    status_cmd(args, tmp).stdin_file(input).run()
 }
 
 /// Runs a shell pipeline (`bash -o pipefail -c`) and returns its output.
 pub fn sh(script: &str) -> Out {
-    Command::new("bash")
-        .args(["-o", "pipefail", "-c", script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run bash")
-        .into()
+    let mut bash = Command::new("bash");
+    bash.args(["-o", "pipefail", "-c", script]);
+    Tool::from_command(bash).run()
 }
 
 /// Runs a shell pipeline and panics unless it succeeds.
@@ -125,11 +90,8 @@ pub fn reference_status(v: Version, path: &Path, format: &str) -> String {
             c
         }
     };
-    let out: Out = cmd
-        .args(["snapshot", "status", &s(path), "-w", format])
-        .output()
-        .expect("run etcdutl")
-        .into();
+    cmd.args(["snapshot", "status", &s(path), "-w", format]);
+    let out = Tool::from_command(cmd).run();
     assert_eq!(
         out.code,
         0,
@@ -152,12 +114,10 @@ pub fn as_etcdutl(v: Version) -> &'static str {
 #[track_caller]
 pub fn save(cluster: &Cluster, dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
-    let out: Out = cluster
-        .etcdctl_on(&[0], cluster.auth_enabled().then_some("root"))
-        .args(["snapshot", "save", &s(&path)])
-        .output()
-        .expect("etcdctl snapshot save")
-        .into();
+    let out =
+        Tool::from_command(cluster.etcdctl_on(&[0], cluster.auth_enabled().then_some("root")))
+            .args(["snapshot", "save", &s(&path)])
+            .run();
     assert_eq!(out.code, 0, "etcdctl snapshot save: {out:?}");
     path
 }
@@ -166,23 +126,6 @@ pub fn save(cluster: &Cluster, dir: &Path, name: &str) -> PathBuf {
 #[track_caller]
 pub fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Asserts a failure the contract way: exit `code`, nothing on stdout, exactly one stderr line
-/// starting `Error: `, no panic.
-#[track_caller]
-pub fn assert_one_line_error(out: &Out, code: i32, what: &str) {
-    assert_ne!(out.code, 101, "{what}: panicked: {out:?}");
-    assert!(
-        !out.stderr.contains("panicked"),
-        "{what}: panicked: {out:?}"
-    );
-    assert_eq!(out.code, code, "{what}: wrong exit code: {out:?}");
-    assert_eq!(out.stdout, "", "{what}: stdout must be empty: {out:?}");
-    let lines: Vec<&str> = out.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{what}: stderr must be one line: {out:?}");
-    assert!(lines[0].starts_with("Error: "), "{what}: {out:?}");
-    assert!(out.stderr.ends_with('\n'), "{what}: {out:?}");
 }
 
 /// Asserts success with an empty stderr and returns stdout.
