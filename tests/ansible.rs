@@ -7,7 +7,7 @@
 //! `etcd_start_command`/`etcd_stop_command` in place of systemd:
 //!
 //! ```text
-//! ansible-lint --offline; ansible-playbook --syntax-check backup.yml restore-cluster.yml
+//! ansible-lint --offline; ansible-playbook --syntax-check backup.yml restore-cluster.yml install.yml
 //! ansible-playbook -i inventory.json backup.yml                # → one verified backup, pruned
 //! ansible-playbook -i inventory.json restore-cluster.yml -e etcd_restore_snapshot=BACKUP ...
 //! etcd-health --cluster; etcdctl get "" --prefix -w json       # on every member: the backup's data
@@ -20,6 +20,8 @@
 //! - `encrypted_backup_fetched_to_the_controller_then_restore_with_the_k8s_bump`: TLS, age,
 //!   identity staged to the members, `--k8s`, `--owner`;
 //! - `restore_refuses_a_corrupt_snapshot_before_stopping_anything`;
+//! - `restore_refuses_a_data_dir_that_is_a_mount_point_before_stopping_anything`: a non-empty
+//!   tmpfs on one member's data dir (in `unshare -rm`): the play fails before any stop;
 //! - `backup_fails_when_no_member_is_healthy`;
 //! - `restore_stages_in_a_fresh_private_directory_never_in_a_planted_one`: another user's
 //!   directory at the old fixed staging path is neither used nor removed; the staging is a fresh
@@ -27,6 +29,10 @@
 //! - `a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_output`: auth-enabled
 //!   etcd, the password from Ansible Vault, every process's command line scanned while the tools
 //!   run, backup and restore.
+//! - `install_from_the_release_tarball_then_back_up_with_the_installed_tools`: `install.yml` (and
+//!   backup.yml's first step) install the tools from a tarball laid out as `scripts/dist` makes
+//!   it, checked against its SHA-256, idempotently; a wrong SHA-256 installs nothing. The other
+//!   tests use the build's binaries in place (`etcd_snap_install` empty: "already installed").
 //!
 //! After a restore every member must serve exactly the data at backup time, as one new healthy
 //! cluster with one leader and the inventory's names, started by the playbook, the old data dirs
@@ -528,7 +534,7 @@ fn write_after_backup(hosts: &Hosts) {
 #[test]
 fn playbooks_pass_ansible_lint_and_syntax_check() {
     let dir = tempfile::tempdir().unwrap();
-    let playbooks = ["backup.yml", "restore-cluster.yml"];
+    let playbooks = ["backup.yml", "restore-cluster.yml", "install.yml"];
     for playbook in playbooks {
         let out = run(ansible_command("ansible-playbook", dir.path())
             .arg("--syntax-check")
@@ -1228,4 +1234,260 @@ fn a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_outpu
     );
     assert!(!out.stdout.contains(&other) && !out.stderr.contains(&other));
     assert_eq!(file_names(&backups).len(), 1);
+}
+
+#[test]
+fn restore_refuses_a_data_dir_that_is_a_mount_point_before_stopping_anything() {
+    // etcd-snap-restore --move-aside cannot rename a mount point: it wrote the whole database to
+    // the parent file system and only then failed with EBUSY, with etcd already stopped
+    // everywhere. The role must find it before it stops anything. node2's data dir becomes a
+    // non-empty tmpfs of its own in a user and mount namespace (`unshare -rm`), where the
+    // playbook runs; etcd, outside it, keeps its own view and keeps running.
+    if !Command::new("unshare")
+        .args(["-rm", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "unshare -rm does not work here: cannot make a mount point"
+        );
+        eprintln!("skipped: unshare -rm does not work here");
+        return;
+    }
+    let hosts = Hosts::started(false, json!({}));
+    hosts.etcdctl(&[0], &["put", "/app/config", "kept"]);
+    let before = hosts.dump(0);
+    let pids: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
+    let snap = hosts.path().join("snap.db");
+    support::run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg(format!("--endpoints={}", hosts.members[0].client_url))
+            .arg(&snap),
+    );
+    let mounted = &hosts.members[1].data_dir;
+
+    // unshare -rm sh -c 'mount -t tmpfs tmpfs DATA && echo x > DATA/lost+found-ish && exec
+    //   ansible-playbook -i inventory.json restore-cluster.yml -e etcd_restore_snapshot=SNAP'
+    let inner = ansible_command("ansible-playbook", hosts.path());
+    let mut cmd = Command::new("unshare");
+    cmd.current_dir(hosts.path()).stdin(Stdio::null());
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.args(["-rm", "sh", "-c"])
+        .arg("mount -t tmpfs tmpfs \"$1\" && echo x >\"$1/not-etcd\" && shift && exec \"$@\"")
+        .arg("_")
+        .arg(mounted)
+        .arg(inner.get_program())
+        .arg("-i")
+        .arg(&hosts.inventory)
+        .arg(example("ansible/restore-cluster.yml"))
+        .arg("-e")
+        .arg(format!("etcd_restore_snapshot={}", snap.display()));
+    let started = Instant::now();
+    let out = run(&mut cmd);
+    eprintln!(
+        "ansible-playbook restore-cluster.yml in a mount namespace: {} in {:.1?}",
+        out.status,
+        started.elapsed()
+    );
+    assert!(!out.success(), "the playbook restored into a mount point");
+    assert!(
+        out.stdout
+            .contains("Refuse a data dir or WAL dir that is a mount point")
+            && out.stdout.contains(&format!(
+                "etcd2: {} is a mount point (a file system of its own)",
+                mounted.display()
+            ))
+            && out.stdout.contains("Nothing was stopped or changed"),
+        "expected the mount-point refusal:\n{}",
+        out.stdout
+    );
+    // Only node2 is refused; any_errors_fatal stops every member before anything stops.
+    assert!(!out
+        .stdout
+        .contains("TASK [etcd_snap : Stop the API server (command)]"));
+    assert!(!out
+        .stdout
+        .contains("TASK [etcd_snap : Stop etcd (command)]"));
+    assert_eq!(
+        hosts.events(),
+        Vec::<String>::new(),
+        "something was stopped"
+    );
+    let after: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
+    assert_eq!(pids, after, "etcd was restarted");
+    hosts.health_ok(&["--cluster"]);
+    for i in 0..3 {
+        assert_eq!(hosts.dump(i), before, "member {i} changed");
+        assert!(hosts.moved_aside(&hosts.members[i].data_dir).is_empty());
+    }
+    for m in &hosts.members {
+        assert_eq!(
+            file_names(&staging_parent(hosts.path(), m.host)),
+            Vec::<String>::new(),
+            "staging left on {}",
+            m.host
+        );
+    }
+}
+
+/// A release tarball laid out as `scripts/dist` makes it (`etcd-snap-VERSION-x86_64-linux/bin`,
+/// `share/man/man1`), in `dir`; returns its path and SHA-256. By default it is assembled from this
+/// build's binaries, their debug info stripped (`objcopy --strip-debug`: a debug binary is ~100
+/// MB), and the repository's scripts, in about a second: a real `scripts/dist` build takes
+/// minutes of LTO. Its man pages are stand-ins (`scripts/dist --check` checks the real ones).
+/// `ETCD_SNAP_DIST_TARBALL=dist/etcd-snap-...tar.gz` runs the test on a real artifact instead.
+fn release_tarball(dir: &Path, tools: &[&str]) -> (PathBuf, String) {
+    let tarball = match std::env::var_os("ETCD_SNAP_DIST_TARBALL") {
+        Some(real) => PathBuf::from(real),
+        None => {
+            let name = format!("etcd-snap-{}-x86_64-linux", env!("CARGO_PKG_VERSION"));
+            let top = dir.join("stage").join(&name);
+            std::fs::create_dir_all(top.join("bin")).unwrap();
+            std::fs::create_dir_all(top.join("share/man/man1")).unwrap();
+            for t in tools {
+                let dest = top.join("bin").join(t);
+                if etcd_snap_e2e::TOOLS.contains(t) {
+                    run(Command::new("objcopy")
+                        .arg("--strip-debug")
+                        .arg(tool(t))
+                        .arg(&dest));
+                } else {
+                    std::fs::copy(etcd_snap_e2e::script(t), &dest).unwrap();
+                }
+                std::fs::write(
+                    top.join("share/man/man1").join(format!("{t}.1")),
+                    format!(
+                        ".TH {} 1\n.SH NAME\n{t} \\- stand-in page of the test\n",
+                        t.to_uppercase()
+                    ),
+                )
+                .unwrap();
+            }
+            let tarball = dir.join(format!("{name}.tar.gz"));
+            run(Command::new("tar")
+                .arg("-C")
+                .arg(dir.join("stage"))
+                .args(["--owner=0", "--group=0", "-czf"])
+                .arg(&tarball)
+                .arg(&name));
+            tarball
+        }
+    };
+    let sum = run(Command::new("sha256sum").arg(&tarball));
+    assert!(
+        sum.success(),
+        "sha256sum {}: {}",
+        tarball.display(),
+        sum.stderr
+    );
+    let sha = sum.stdout.split_whitespace().next().unwrap().to_string();
+    (tarball, sha)
+}
+
+#[test]
+fn install_from_the_release_tarball_then_back_up_with_the_installed_tools() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let mut tools: Vec<&str> = etcd_snap_e2e::TOOLS.to_vec();
+    tools.extend(["etcd-backup", "kubeadm-restore"]);
+    let (tarball, sha) = release_tarball(root.path(), &tools);
+    let bin = root.path().join("usr/local/bin");
+    let man = root.path().join("usr/local/share/man/man1");
+    let backups = root.path().join("backups");
+    let hosts = Hosts::started(
+        false,
+        json!({
+            "etcd_snap_install": "tarball",
+            "etcd_snap_package": tarball,
+            "etcd_snap_package_sha256": sha,
+            "etcd_snap_bin_dir": bin,
+            "etcd_snap_man_dir": man,
+            "etcd_snap_tools": tools,
+            "etcd_backup_dir": backups,
+        }),
+    );
+
+    // A damaged download: the play fails before anything is installed.
+    let bad = hosts.playbook(
+        "install.yml",
+        &[
+            "-e",
+            &format!("etcd_snap_package_sha256={}", "0".repeat(64)),
+        ],
+    );
+    assert!(
+        !bad.success(),
+        "a wrong SHA-256 was accepted:\n{}",
+        bad.stdout
+    );
+    assert!(bad.stdout.contains("SHA-256"), "{}", bad.stdout);
+    assert!(
+        !bin.exists(),
+        "a failed check installed something in {}",
+        bin.display()
+    );
+
+    hosts.playbook_ok("install.yml", &[]);
+    for t in &tools {
+        let meta = std::fs::metadata(bin.join(t)).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o755, "{t}");
+        assert!(man.join(format!("{t}.1")).is_file(), "no man page {t}.1");
+    }
+    for t in etcd_snap_e2e::TOOLS {
+        let v = run(Command::new(bin.join(t)).arg("--version"));
+        assert!(
+            v.success() && v.stdout.starts_with(&format!("{t} ")),
+            "{t}: {}",
+            v.stdout
+        );
+        assert!(
+            v.stdout.contains("\ncommit: "),
+            "{t} --version names no commit: {}",
+            v.stdout
+        );
+    }
+    // Nothing left on the members but what was installed (the private directory is removed).
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("etcd-snap-install.")
+        })
+        .filter(|e| {
+            std::fs::read_dir(e.path()).is_ok_and(|mut d| {
+                d.any(|f| f.is_ok_and(|f| f.file_name() == tarball.file_name().unwrap()))
+            })
+        })
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "the unpacked package was left behind: {leftovers:?}"
+    );
+
+    // Again: idempotent, nothing changes.
+    let again = hosts.playbook_ok("install.yml", &[]);
+    for (host, _) in HOSTS {
+        assert!(
+            again
+                .lines()
+                .any(|l| l.starts_with(host) && l.contains(" changed=0 ")),
+            "a second install changed {host}:\n{again}"
+        );
+    }
+
+    // backup.yml installs first (nothing to change) and backs up with the installed etcd-backup.
+    hosts.etcdctl(&[0], &["put", "/app/installed", "from the tarball"]);
+    hosts.playbook_ok("backup.yml", &[]);
+    let names = file_names(&backups);
+    assert_eq!(names.len(), 1, "{names:?}");
+    let status = snapshot_status(&backups.join(&names[0]), &[]);
+    assert!(status["totalKey"].as_u64().unwrap() >= 1, "{status}");
 }
