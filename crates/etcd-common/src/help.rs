@@ -120,6 +120,23 @@ pub mod code {
     );
 }
 
+/// The help line of `--generate man`, which every tool lists after `-V, --version`.
+pub const GENERATE: Item = Item::Opt(
+    "      --generate man",
+    "print this help as a man page (roff)",
+);
+
+/// What `--generate KIND` prints (ripgrep's convention): `man` is [`Page::man`], so the man pages
+/// that `scripts/dist` ships come from the same [`Page`] as `--help` and cannot drift from it.
+pub fn generate(page: &Page, kind: &str) -> crate::Result<String> {
+    match kind {
+        "man" => Ok(page.man()),
+        other => Err(crate::Error::usage(format!(
+            "--generate: unknown kind {other:?} (known: man)"
+        ))),
+    }
+}
+
 /// The connection flags every networked tool takes (the text of `conn::CONNECTION_HELP`).
 pub const CONNECTION: Section = Section::titled(
     "CONNECTION (every flag also reads ETCDCTL_<FLAG>, e.g. ETCDCTL_ENDPOINTS; a flag wins)",

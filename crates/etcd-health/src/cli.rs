@@ -80,6 +80,7 @@ and follows a leader; learners do not count towards --min-healthy quorum.",
                 Item::Opt("      --quiet", "no progress"),
                 Item::Opt("  -h, --help", "print this help"),
                 Item::Opt("  -V, --version", "print the version"),
+                etcd_common::help::GENERATE,
             ],
         ),
         help::CONNECTION,
@@ -138,6 +139,9 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
                 "min-healthy" => min_healthy = parse_min_healthy(&args.value(&opt)?)?,
                 "progress" => progress = args.bool_value(&opt)?,
                 "quiet" => quiet = args.bool_value(&opt)?,
+                "generate" => {
+                    return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
+                }
                 "help" => return Ok(Parsed::Exit(help())),
                 "version" => return Ok(Parsed::Exit(version())),
                 _ => return Err(opt.unexpected()),

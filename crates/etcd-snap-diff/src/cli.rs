@@ -79,6 +79,7 @@ files under TMPDIR.",
                 ),
                 Item::Opt("  -h, --help", "print this help"),
                 Item::Opt("  -V, --version", "print the version"),
+                etcd_common::help::GENERATE,
             ],
         ),
         Section::titled(
@@ -157,6 +158,9 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "prefix" => prefix = Some(args.value(&opt)?),
             "identity" => identities.push(args.value(&opt)?),
             "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
+            "generate" => {
+                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
+            }
             "help" => return Ok(Parsed::Exit(help())),
             "version" => {
                 return Ok(Parsed::Exit(format!(

@@ -183,6 +183,7 @@ revision of one object, each with the unified diff of its YAML from the version 
                 ),
                 Item::Opt("  -h, --help", "print this help"),
                 Item::Opt("  -V, --version", "print the version"),
+                etcd_common::help::GENERATE,
             ],
         ),
         Section::titled(
@@ -283,6 +284,9 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
             "encryption-config" => encryption_config = Some(PathBuf::from(args.value(&opt)?)),
             "rev" => rev = revision(&opt, &args.value(&opt)?)?,
             "history" => history = args.bool_value(&opt)?,
+            "generate" => {
+                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
+            }
             "help" => return Ok(Parsed::Exit(help())),
             "version" => {
                 return Ok(Parsed::Exit(etcd_common::version::text(

@@ -169,6 +169,7 @@ knows (3.7), or than --target-version allows, is refused (exit 5) before anythin
                 ),
                 Item::Opt("  -h, --help", "print this help"),
                 Item::Opt("  -V, --version", "print the version"),
+                etcd_common::help::GENERATE,
             ],
         },
         Section::titled(
@@ -261,6 +262,9 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             }
             "read-manifest" => {
                 return crate::manifest::from_command_line(&opt, &mut args).map(Parsed::Exit)
+            }
+            "generate" => {
+                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
             }
             "help" => return Ok(Parsed::Exit(help())),
             "version" => {

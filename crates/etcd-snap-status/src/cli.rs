@@ -116,6 +116,7 @@ that parses `etcdutl hashkv` parses this, and `jq .hash` never meets the status 
                 ),
                 Item::Opt("  -h, --help", "print this help"),
                 Item::Opt("  -V, --version", "print the version"),
+                etcd_common::help::GENERATE,
             ],
         ),
         Section::titled(
@@ -194,6 +195,9 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
                     )));
                 }
                 k8s_prefix = Some(prefix);
+            }
+            "generate" => {
+                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
             }
             "help" => return Ok(Parsed::Exit(help())),
             "version" => {
