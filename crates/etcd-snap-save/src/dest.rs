@@ -2,7 +2,7 @@
 //! concurrent save), fsynced, and renamed into place only when complete. Until then, dropping the
 //! destination removes the `.part`, so a final-named file is always a whole, verified snapshot.
 //!
-//! The directory may be writable by others (DESIGN.md, "Security"): the `.part` is always a new
+//! The directory may be writable by others (docs/design.md, "Security"): the `.part` is always a new
 //! file this run created (`O_CREAT|O_EXCL|O_NOFOLLOW`, see [`etcd_common::safe_fs`]), never a link,
 //! a FIFO or a file someone planted; a leftover `.part` of a killed run is removed, not reused.
 //! Before the rename the `.part` must still be the file we wrote, and without `--force` the rename
@@ -223,7 +223,7 @@ impl Destination {
                 if e.kind() == io::ErrorKind::BrokenPipe {
                     Error::new(
                         ExitCode::LocalIo,
-                        "stdout was closed before the snapshot was complete",
+                        "stdout was closed by its reader before the snapshot was complete: the snapshot was not saved",
                     )
                 } else {
                     Error::io("writing the snapshot to stdout", &e)
@@ -232,6 +232,17 @@ impl Destination {
             Destination::File(part) => part.commit(),
         }
     }
+}
+
+/// Stdout's reader went away after `written` bytes: the snapshot was not saved (exit 6). Unlike
+/// a report cut short by `| head`, this is never a quiet success: a backup job must see it failed.
+pub fn stdout_closed(written: u64) -> Error {
+    Error::new(
+        ExitCode::LocalIo,
+        format!(
+            "stdout was closed by its reader after {written} bytes, before the snapshot was complete: the snapshot was not saved"
+        ),
+    )
 }
 
 impl PartFile {

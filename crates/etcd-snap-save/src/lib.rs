@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod dest;
+pub mod prove;
 pub mod report;
 pub mod stream;
 
@@ -90,9 +91,43 @@ pub async fn run(options: &Options) -> Result<ExitCode> {
     if options.conn.skip_verify {
         eprintln!("Warning: --insecure-skip-tls-verify: server certificates are not verified");
     }
-    let summary = save(options).await?;
+    let (mut summary, spool) = save_for_proof(options).await?;
+    if !options.prove {
+        report::print(&summary, options)?;
+        return Ok(ExitCode::Success);
+    }
+    let own = {
+        let (db, name) = match (spool, &options.target) {
+            (Some(file), _) => (bbolt::Db::from_file(file), "the saved snapshot".to_string()),
+            (None, dest::Target::File(path)) => (bbolt::Db::open(path), path.display().to_string()),
+            (None, dest::Target::Stdout) => {
+                return Err(Error::new(
+                    ExitCode::LocalIo,
+                    "no copy of the snapshot to prove",
+                ))
+            }
+        };
+        let db = db.map_err(|e| {
+            Error::new(
+                ExitCode::Integrity,
+                format!("{name}: opening it to prove it: {e}"),
+            )
+        })?;
+        prove::snapshot_hash(&db, &name)?
+    };
+    // The member list comes from the endpoint that served the snapshot.
+    let endpoint = options
+        .conn
+        .endpoints
+        .iter()
+        .find(|ep| ep.text == summary.endpoint)
+        .or(options.conn.endpoints.first())
+        .ok_or_else(|| Error::usage("no endpoint to ask for the member list"))?;
+    let proof = prove::prove(own, endpoint, &options.conn).await?;
+    let outcome = proof.outcome();
+    summary.proof = Some(proof);
     report::print(&summary, options)?;
-    Ok(ExitCode::Success)
+    outcome.map(|()| ExitCode::Success)
 }
 
 /// A member that has started streaming its snapshot.
@@ -135,6 +170,12 @@ impl From<ClientError> for NotStarted {
 /// come last: a learner serves snapshots (etcd allows it) but its copy may lag behind the
 /// voting members, so it is used only when no voting member among the endpoints can stream.
 pub async fn save(options: &Options) -> Result<Summary> {
+    save_for_proof(options).await.map(|(summary, _)| summary)
+}
+
+/// [`save`], and, with `--prove` when the output is not a plain file that can be read back
+/// (stdout, `--compress`, `-r`/`-R`), the database as it streamed, in an unnamed 0600 spool file.
+async fn save_for_proof(options: &Options) -> Result<(Summary, Option<std::fs::File>)> {
     let destination = Destination::open(&options.target, options.force)?;
     let mut failures: Vec<(Endpoint, ClientError)> = Vec::new();
     let ordered = ordered_endpoints(options).await;
@@ -290,7 +331,7 @@ async fn transfer(
     started: Started,
     destination: Destination,
     options: &Options,
-) -> Result<Summary> {
+) -> Result<(Summary, Option<std::fs::File>)> {
     let Started {
         endpoint,
         member_id,
@@ -301,6 +342,20 @@ async fn transfer(
         _client,
     } = started;
     let begin = Instant::now();
+    let plain_file =
+        matches!(options.target, dest::Target::File(_)) && options.encoding.is_identity();
+    let mut spool = if options.prove && !plain_file {
+        let file = etcd_common::layers::spool::unnamed_file().map_err(|e| {
+            Error::io(
+                "creating a temporary file to spool the snapshot for --prove (set TMPDIR?)",
+                &e,
+            )
+        })?;
+        Some(io::BufWriter::with_capacity(256 * 1024, file))
+    } else {
+        None
+    };
+    let spool_error = |e: io::Error| Error::io("writing the --prove spool file", &e);
     // etcd 3.6+ names the storage version of the database in every message (etcdctl 3.6 takes
     // it from the first one); older servers leave the field empty.
     let storage_version = Some(first.version().to_string()).filter(|v| !v.is_empty());
@@ -310,11 +365,10 @@ async fn transfer(
         progress::wanted(options.progress, options.quiet),
         "snapshot",
     );
+    // A closed stdout is a failed backup, not a quiet end: the reader that went away (zstd, age,
+    // ssh) did not store the snapshot. Exit 6 with a line, unlike a report cut short by `| head`.
     let write_error = |e: io::Error| match (&destination, e.kind()) {
-        (Destination::Stdout(_), io::ErrorKind::BrokenPipe) => Error::new(
-            ExitCode::LocalIo,
-            "stdout was closed before the snapshot was complete",
-        ),
+        (Destination::Stdout(_), io::ErrorKind::BrokenPipe) => dest::stdout_closed(written.get()),
         _ => Error::io("writing the snapshot", &e),
     };
     {
@@ -332,16 +386,15 @@ async fn transfer(
                 progress.set_total(total);
             }
             writer.write_all(msg.blob()).map_err(write_error)?;
+            if let Some(spool) = spool.as_mut() {
+                spool.write_all(msg.blob()).map_err(spool_error)?;
+            }
             progress.update(check.received());
-            message = stream.message().await.map_err(|e| {
-                let e = client::classify(&e);
-                Error::transient(format!(
-                    "{}: the snapshot stream broke after {} bytes: {}",
-                    endpoint.text,
-                    check.received(),
-                    e.message
-                ))
-            })?;
+            let waiting = Instant::now();
+            message = stream
+                .message()
+                .await
+                .map_err(|e| broken_stream(&endpoint, &e, check.received(), waiting, options))?;
         }
         check.finish().map_err(|e| stream_error(&endpoint, e))?;
         writer.finish().map_err(write_error)?;
@@ -350,7 +403,15 @@ async fn transfer(
     destination.commit()?;
     let elapsed = begin.elapsed();
     let sha256 = check.finish().map_err(|e| stream_error(&endpoint, e))?;
-    Ok(Summary {
+    let spool = match spool {
+        Some(writer) => Some(
+            writer
+                .into_inner()
+                .map_err(|e| spool_error(e.into_error()))?,
+        ),
+        None => None,
+    };
+    let summary = Summary {
         path: match &options.target {
             dest::Target::Stdout => None,
             dest::Target::File(p) => Some(p.display().to_string()),
@@ -366,7 +427,39 @@ async fn transfer(
         compressed: options.encoding.compress_level.is_some(),
         encrypted: !options.encoding.recipients.is_empty(),
         elapsed_seconds: elapsed.as_secs_f64(),
-    })
+        proof: None,
+    };
+    Ok((summary, spool))
+}
+
+/// The stream ended with an error. A server that stops answering (frozen, its host down, the
+/// network cut) is found by the HTTP/2 keepalive: no ping answered within --keepalive-timeout
+/// after --keepalive-time of silence. hyper then reports "h2 protocol error: error reading a body
+/// from connection"; when nothing arrived for at least that long, say what happened instead.
+fn broken_stream(
+    endpoint: &Endpoint,
+    err: &etcd_client::Error,
+    received: u64,
+    waiting: Instant,
+    options: &Options,
+) -> Error {
+    let silent = waiting.elapsed();
+    let bound = options.conn.keepalive_timeout;
+    if silent >= bound {
+        return Error::transient(format!(
+            "{}: the server stopped answering: nothing received for {:.1} s after {received} bytes, \
+             and no answer to keepalive pings (--keepalive-time {:?}, --keepalive-timeout {:?})",
+            endpoint.text,
+            silent.as_secs_f64(),
+            options.conn.keepalive_time,
+            bound,
+        ));
+    }
+    Error::transient(format!(
+        "{}: the snapshot stream broke after {received} bytes: {}",
+        endpoint.text,
+        client::classify(err).message
+    ))
 }
 
 fn stream_error(endpoint: &Endpoint, e: stream::StreamError) -> Error {

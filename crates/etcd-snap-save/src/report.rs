@@ -2,6 +2,8 @@
 //! stdout carried the snapshot itself.
 
 use crate::cli::Options;
+use crate::prove::Proof;
+use etcd_common::output::escape::escape;
 use etcd_common::output::{json, print_stdout, table, Format};
 use etcd_common::progress::human;
 use etcd_common::Result;
@@ -39,6 +41,9 @@ pub struct Summary {
     pub encrypted: bool,
     /// Seconds from the first byte to the durable file.
     pub elapsed_seconds: f64,
+    /// With `--prove`: every member's `HashKV` at the snapshot's revision and the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof: Option<Proof>,
 }
 
 impl Summary {
@@ -52,7 +57,7 @@ impl Summary {
 
 /// Prints the summary in the chosen format; `--quiet` silences it only when it would go to stderr.
 pub fn print(summary: &Summary, options: &Options) -> Result<()> {
-    let text = match options.format {
+    let mut text = match options.format {
         Format::Simple => {
             let mut first = match &summary.path {
                 Some(path) => format!("Snapshot saved at {path}"),
@@ -99,6 +104,9 @@ pub fn print(summary: &Summary, options: &Options) -> Result<()> {
             table::render(&header, &[row])
         }
     };
+    if let Some(proof) = &summary.proof {
+        text.push_str(&proof_text(proof, options.format));
+    }
     if summary.path.is_some() {
         print_stdout(&text)
     } else {
@@ -106,5 +114,64 @@ pub fn print(summary: &Summary, options: &Options) -> Result<()> {
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
         Ok(())
+    }
+}
+
+/// The proof after the summary: `simple` as `key=value` lines (one for the snapshot, one per
+/// member), `table` as a table of the members; JSON carries it inside the summary object.
+fn proof_text(proof: &Proof, format: Format) -> String {
+    let verdict = proof.verdict.name();
+    let result = |m: &crate::prove::MemberProof| m.result.name().to_string();
+    let name = |m: &crate::prove::MemberProof| escape(&m.name).into_owned();
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    match format {
+        Format::Json => String::new(),
+        Format::Simple => {
+            let mut text = format!(
+                "proof revision={} hash={} compact_revision={} verdict={verdict}\n",
+                proof.revision, proof.hash, proof.compact_revision
+            );
+            for m in &proof.members {
+                text.push_str(&format!(
+                    "member name={} id={} endpoint={} hash={} compact_revision={} result={}\n",
+                    name(m),
+                    m.id,
+                    m.endpoint,
+                    opt(m.hash.map(|h| h.to_string())),
+                    opt(m.compact_revision.map(|c| c.to_string())),
+                    result(m),
+                ));
+            }
+            text
+        }
+        Format::Table => {
+            let header = [
+                "member",
+                "id",
+                "endpoint",
+                "hash",
+                "compact revision",
+                "result",
+            ];
+            let mut rows = vec![vec![
+                "(snapshot)".to_string(),
+                String::new(),
+                format!("revision {}", proof.revision),
+                proof.hash.to_string(),
+                proof.compact_revision.to_string(),
+                verdict.to_string(),
+            ]];
+            for m in &proof.members {
+                rows.push(vec![
+                    name(m),
+                    m.id.clone(),
+                    m.endpoint.clone(),
+                    opt(m.hash.map(|h| h.to_string())),
+                    opt(m.compact_revision.map(|c| c.to_string())),
+                    result(m),
+                ]);
+            }
+            table::render(&header, &rows)
+        }
     }
 }

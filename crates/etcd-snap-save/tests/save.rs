@@ -5,31 +5,33 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
 use etcd_test_support::{
-    etcd_bin, etcd_matrix, run, Cluster, CmdOutput, Sshd, Version, READER_PASSWORD, ROOT_PASSWORD,
+    etcd_bin, etcd_matrix, Cluster, Run, Running, Sshd, Tool, Version, READER_PASSWORD,
+    ROOT_PASSWORD,
 };
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SAVE: &str = env!("CARGO_BIN_EXE_etcd-snap-save");
 
-/// `etcd-snap-save ARGS` with no inherited `ETCDCTL_*`.
-fn save_cmd(args: &[&str]) -> Command {
-    let mut cmd = Command::new(SAVE);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("ETCDCTL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(args);
-    cmd
+/// `etcd-snap-save ARGS`, run to the end (no inherited `ETCDCTL_*`, stdin closed).
+fn save(args: &[&str]) -> Run {
+    Tool::new(SAVE).args(args).run()
 }
 
-fn save(args: &[&str]) -> CmdOutput {
-    run(&mut save_cmd(args))
+/// `etcd-snap-save ARGS`, started for a test that acts on it while it runs.
+fn spawn_save(args: &[&str]) -> Running {
+    Tool::new(SAVE).args(args).spawn()
+}
+
+/// A shell command line (`sh -c`), run to the end.
+fn shell(line: &str) -> Run {
+    Tool::from_command(Command::new("sh"))
+        .args(["-c", line])
+        .run()
 }
 
 fn s(p: &Path) -> String {
@@ -145,6 +147,23 @@ fn load(cluster: &Cluster) {
     }
 }
 
+/// One member of `version` with a few keys, etcdctl's snapshot of it, and our file-mode save of
+/// it (what the cases of [`same_bytes_as_etcdctl`] check).
+struct SameBytes {
+    version: Version,
+    cluster: Cluster,
+    dir: tempfile::TempDir,
+    ep: String,
+    /// etcdctl's snapshot (`etcdctl.db`) and the lines it printed.
+    expected: Vec<u8>,
+    etcdctl_lines: String,
+    /// The storage version etcdctl 3.6+ printed.
+    storage_version: Option<String>,
+    /// Our file mode (`ours.db`), which the `--force` cases overwrite.
+    file: PathBuf,
+    first: Run,
+}
+
 fn same_bytes_as_etcdctl(version: Version) {
     let cluster = Cluster::builder(version).start();
     load(&cluster);
@@ -159,50 +178,90 @@ fn same_bytes_as_etcdctl(version: Version) {
         version >= Version::V3_6,
         "{version}: {etcdctl_lines}"
     );
-
     let file = dir.path().join("ours.db");
-    let out = save(&["--endpoints", &ep, &s(&file)]);
-    assert_eq!(out.code(), 0, "{out:?}");
+    let first = save(&["--endpoints", &ep, &s(&file)]);
+    first.succeeds();
+    let input = SameBytes {
+        version,
+        cluster,
+        dir,
+        ep,
+        expected,
+        etcdctl_lines,
+        storage_version,
+        file,
+        first,
+    };
+    etcd_test_support::cases(
+        &input,
+        &[
+            (
+                "file mode: etcdctl's lines and bytes",
+                file_mode_is_etcdctls,
+            ),
+            ("stdout mode: etcdctl's bytes", stdout_mode_is_etcdctls),
+            ("-w json describes the file", json_describes_the_file),
+            (
+                "-w table names the storage version",
+                table_names_the_storage_version,
+            ),
+        ],
+    );
+}
+
+etcd_matrix!(same_bytes_as_etcdctl);
+
+fn file_mode_is_etcdctls(c: &SameBytes) {
+    let (version, out) = (c.version, &c.first);
     // Our first lines are etcdctl's, then our own `endpoint=... sha256=...` line.
-    let theirs = etcdctl_lines.replace(&s(&etcdctl_path), &s(&file));
+    let etcdctl_path = c.dir.path().join("etcdctl.db");
+    let theirs = c.etcdctl_lines.replace(&s(&etcdctl_path), &s(&c.file));
     assert!(
         out.stdout.starts_with(&theirs) && out.stdout.lines().count() == theirs.lines().count() + 1,
-        "{version}: etcdctl printed {etcdctl_lines:?}, we {out:?}"
+        "{version}: etcdctl printed {:?}, we {out:?}",
+        c.etcdctl_lines
     );
     assert_same_snapshot(
         version,
-        &fs::read(&file).expect("read"),
-        &expected,
+        &fs::read(&c.file).expect("read"),
+        &c.expected,
         "file mode is byte-identical to etcdctl",
     );
+}
 
-    let piped = save_cmd(&["--endpoints", &ep, "-"]).output().expect("run");
-    assert!(piped.status.success(), "{piped:?}");
+fn stdout_mode_is_etcdctls(c: &SameBytes) {
+    let piped = save(&["--endpoints", &c.ep, "-"]);
+    piped.succeeds();
     assert_same_snapshot(
-        version,
-        &piped.stdout,
-        &expected,
+        c.version,
+        &piped.stdout_bytes,
+        &c.expected,
         "stdout mode is byte-identical to etcdctl",
     );
-    let piped_stderr = String::from_utf8_lossy(&piped.stderr);
     let mut first_lines = String::from("Snapshot written to stdout\n");
-    if let Some(v) = &storage_version {
+    if let Some(v) = &c.storage_version {
         first_lines.push_str(&format!("Server version {v}\n"));
     }
     assert!(
-        piped_stderr.starts_with(&first_lines),
-        "{version}: {piped_stderr}"
+        piped.stderr.starts_with(&first_lines),
+        "{}: {}",
+        c.version,
+        piped.stderr
     );
+}
 
-    // The real tools accept our file.
+/// `snapshot status -w json` of our file mode's file by the real tools of `c.version`, which
+/// must accept it.
+fn real_tools_status(c: &SameBytes) -> serde_json::Value {
+    let version = c.version;
     let status = if version.is_3_5() {
         Command::new(etcd_bin(version, "etcdutl"))
-            .args(["snapshot", "status", &s(&file), "-w", "json"])
+            .args(["snapshot", "status", &s(&c.file), "-w", "json"])
             .output()
     } else {
-        cluster
+        c.cluster
             .etcdctl_raw()
-            .args(["snapshot", "status", &s(&file), "-w", "json"])
+            .args(["snapshot", "status", &s(&c.file), "-w", "json"])
             .output()
     }
     .expect("status");
@@ -213,16 +272,22 @@ fn same_bytes_as_etcdctl(version: Version) {
     if version >= Version::V3_6 {
         assert_eq!(
             report["version"].as_str(),
-            storage_version.as_deref(),
+            c.storage_version.as_deref(),
             "{report}"
         );
     }
+    report
+}
 
-    let json = save(&["--endpoints", &ep, "-w", "json", "--force", &s(&file)]);
+fn json_describes_the_file(c: &SameBytes) {
+    // The real tools accept our file (before it is overwritten below).
+    let report = real_tools_status(c);
+    let (version, expected) = (c.version, &c.expected);
+    let json = save(&["--endpoints", &c.ep, "-w", "json", "--force", &s(&c.file)]);
     let summary: serde_json::Value = serde_json::from_str(&json.stdout).expect("summary json");
     // The summary describes the file it wrote (3.5.30+ send new bytes for every snapshot).
-    let written = fs::read(&file).expect("read");
-    assert_same_snapshot(version, &written, &expected, "the file of -w json");
+    let written = fs::read(&c.file).expect("read");
+    assert_same_snapshot(version, &written, expected, "the file of -w json");
     let sha = &written[written.len() - 32..];
     assert_eq!(
         summary["sha256"].as_str(),
@@ -245,27 +310,28 @@ fn same_bytes_as_etcdctl(version: Version) {
     // JSON only adds `storageVersion` (3.6+); `isLearner` appears only for a learner.
     assert_eq!(
         summary.get("storageVersion").and_then(|v| v.as_str()),
-        storage_version.as_deref(),
+        c.storage_version.as_deref(),
         "{summary}"
     );
     assert!(summary.get("isLearner").is_none(), "{summary}");
+}
 
-    let table = save(&["--endpoints", &ep, "-w", "table", "--force", &s(&file)]);
-    assert_eq!(table.code(), 0, "{table:?}");
+fn table_names_the_storage_version(c: &SameBytes) {
+    let table = save(&["--endpoints", &c.ep, "-w", "table", "--force", &s(&c.file)]);
+    table.succeeds();
     let header = table.stdout.lines().nth(1).unwrap_or_default();
     assert_eq!(
         header.contains("STORAGE VERSION"),
-        storage_version.is_some(),
-        "{version}: {}",
+        c.storage_version.is_some(),
+        "{}: {}",
+        c.version,
         table.stdout
     );
-    if let Some(v) = &storage_version {
+    if let Some(v) = &c.storage_version {
         assert!(table.stdout.contains(&format!(" {v} ")), "{}", table.stdout);
     }
-    assert_eq!(only_files(dir.path()), ["etcdctl.db", "ours.db"]);
+    assert_eq!(only_files(c.dir.path()), ["etcdctl.db", "ours.db"]);
 }
-
-etcd_matrix!(same_bytes_as_etcdctl);
 
 #[test]
 fn file_safety_mode_refusals_and_force() {
@@ -274,56 +340,51 @@ fn file_safety_mode_refusals_and_force() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("snap.db");
 
-    let out = run(Command::new("sh").args([
-        "-c",
-        &format!("umask 000; exec {SAVE} --endpoints {ep} {}", s(&file)),
-    ]));
-    assert_eq!(out.code(), 0, "{out:?}");
+    shell(&format!(
+        "umask 000; exec {SAVE} --endpoints {ep} {}",
+        s(&file)
+    ))
+    .succeeds();
     let mode = fs::metadata(&file).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "mode 0600 whatever the umask");
 
     fs::write(&file, b"precious").expect("write");
-    let refused = save(&["--endpoints", &ep, &s(&file)]);
-    assert_eq!(refused.code(), 5, "{refused:?}");
-    assert!(refused.stderr.contains("--force"), "{refused:?}");
+    save(&["--endpoints", &ep, &s(&file)])
+        .fails(5)
+        .one_line_error("--force");
     assert_eq!(fs::read(&file).expect("read"), b"precious");
 
     let forced = save(&["--endpoints", &ep, "--force", &s(&file)]);
-    assert_eq!(forced.code(), 0, "{forced:?}");
+    forced.succeeds();
     assert_trailer_matches(&fs::read(&file).expect("read"));
 
     // A leftover .part of a killed run does not block the next one.
     let other = dir.path().join("other.db");
     fs::write(dir.path().join("other.db.part"), b"leftover").expect("write");
     let out = save(&["--endpoints", &ep, &s(&other)]);
-    assert_eq!(out.code(), 0, "{out:?}");
+    out.succeeds();
     assert_eq!(only_files(dir.path()), ["other.db", "snap.db"]);
 
     // A binary snapshot is never written to a terminal.
-    let tty = run(Command::new("script").args([
-        "-qec",
-        &format!("{SAVE} --endpoints {ep} -"),
-        "/dev/null",
-    ]));
-    assert!(
-        tty.stdout
-            .contains("refusing to write a binary snapshot to a terminal"),
-        "{tty:?}"
-    );
-    let tty_code = run(Command::new("script").args([
-        "-qec",
-        &format!("{SAVE} --endpoints {ep} -; echo exit=$?"),
-        "/dev/null",
-    ]));
-    assert!(tty_code.stdout.contains("exit=5"), "{tty_code:?}");
+    // `script` runs it on a pseudo-terminal and copies the terminal's output to its stdout.
+    Tool::from_command(Command::new("script"))
+        .args([
+            "-qec",
+            &format!("{SAVE} --endpoints {ep} -; echo exit=$?"),
+            "/dev/null",
+        ])
+        .run()
+        .stdout_contains("refusing to write a binary snapshot to a terminal")
+        .stdout_contains("exit=5");
 
     // A missing directory is a local I/O error, and nothing is left behind.
-    let missing = save(&[
+    save(&[
         "--endpoints",
         &ep,
         &s(&dir.path().join("no/such/dir/snap.db")),
-    ]);
-    assert_eq!(missing.code(), 6, "{missing:?}");
+    ])
+    .fails(6)
+    .one_line_error("");
 }
 
 fn mutual_tls_and_auth(version: Version) {
@@ -350,24 +411,23 @@ fn mutual_tls_and_auth(version: Version) {
 
     let root = format!("root:{ROOT_PASSWORD}");
     let ok = with(&["--user", &root, &s(&file)]);
-    assert_eq!(ok.code(), 0, "{version:?}: {ok:?}");
+    assert_eq!(ok.code, 0, "{version:?}: {ok:?}");
     // Authenticating writes through raft, so an etcdctl snapshot taken after ours differs in
     // its meta page: check ours on its own.
     assert_trailer_matches(&fs::read(&file).expect("read"));
 
     let reader = format!("reader:{READER_PASSWORD}");
     let other = dir.path().join("reader.db");
-    let denied = with(&["--user", &reader, &s(&other)]);
-    assert_eq!(denied.code(), 2, "{version:?}: {denied:?}");
-    assert!(
-        denied.stderr.contains("permission denied") && denied.stderr.contains("root role"),
-        "{denied:?}"
-    );
-    assert_eq!(denied.stderr.lines().count(), 1, "{denied:?}");
+    with(&["--user", &reader, &s(&other)])
+        .named(version)
+        .fails(2)
+        .one_line_error("permission denied")
+        .stderr_contains("root role");
 
-    let wrong = with(&["--user", "root:nope", &s(&other)]);
-    assert_eq!(wrong.code(), 2, "{wrong:?}");
-    assert!(wrong.stderr.contains("authentication failed"), "{wrong:?}");
+    with(&["--user", "root:nope", &s(&other)])
+        .named(version)
+        .fails(2)
+        .stderr_contains("authentication failed");
     assert_eq!(
         only_files(dir.path()),
         ["snap.db"],
@@ -416,7 +476,7 @@ fn from_a_cluster_with_a_learner(version: Version) {
         etcdctl_snapshot_of(&cluster, learner, &dir.path().join("etcdctl-learner.db"));
     let file = dir.path().join("learner.db");
     let out = save(&["--endpoints", &learner_ep, "-w", "json", &s(&file)]);
-    assert_eq!(out.code(), 0, "{version}: {out:?}");
+    assert_eq!(out.code, 0, "{version}: {out:?}");
     assert_eq!(
         out.stderr,
         format!(
@@ -442,7 +502,7 @@ fn from_a_cluster_with_a_learner(version: Version) {
     let (expected, _) = etcdctl_snapshot_of(&cluster, 0, &dir.path().join("etcdctl-voter.db"));
     let both = format!("{learner_ep},{voter_ep}");
     let out = save(&["--endpoints", &both, "-w", "json", "--force", &s(&file)]);
-    assert_eq!(out.code(), 0, "{version}: {out:?}");
+    assert_eq!(out.code, 0, "{version}: {out:?}");
     assert!(out.stderr.is_empty(), "{version}: {out:?}");
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(summary["endpoint"].as_str(), Some(voter_ep.as_str()));
@@ -464,7 +524,7 @@ fn from_a_cluster_with_a_learner(version: Version) {
         "1s",
         &s(&file),
     ]);
-    assert_eq!(out.code(), 0, "{version}: {out:?}");
+    assert_eq!(out.code, 0, "{version}: {out:?}");
     assert!(
         out.stderr
             .contains(&format!("Warning: {learner_ep} is a learner")),
@@ -502,7 +562,7 @@ fn several_endpoints_with_the_first_one_dead() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("snap.db");
     let out = save(&["--endpoints", &eps, "-w", "json", &s(&file)]);
-    assert_eq!(out.code(), 0, "{out:?}");
+    out.succeeds();
     assert!(out.stderr.contains("trying the next endpoint"), "{out:?}");
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(
@@ -521,7 +581,7 @@ fn several_endpoints_with_the_first_one_dead() {
             "json",
             &s(&file),
         ]);
-        assert_eq!(out.code(), 0, "{out:?}");
+        out.succeeds();
         let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
         let ep = summary["endpoint"].as_str().unwrap_or_default().to_string();
         let status = cluster
@@ -540,18 +600,15 @@ fn several_endpoints_with_the_first_one_dead() {
 
     cluster.kill_member(1);
     cluster.kill_member(2);
-    let none = save(&[
+    save(&[
         "--endpoints",
         &eps,
         "--dial-timeout",
         "1s",
         &s(&dir.path().join("x.db")),
-    ]);
-    assert_eq!(none.code(), 3, "{none:?}");
-    assert!(
-        none.stderr.contains("no endpoint could start a snapshot"),
-        "{none:?}"
-    );
+    ])
+    .fails(3)
+    .stderr_contains("no endpoint could start a snapshot");
     assert_eq!(only_files(dir.path()), ["snap.db"]);
 }
 
@@ -603,17 +660,14 @@ fn server_killed_mid_stream_and_signals_leave_nothing() {
     let etcd_pid = cluster.pid(0).expect("pid");
 
     // SIGTERM to the tool while the server is frozen mid-stream: the .part goes, exit 143.
-    let mut child = save_cmd(&["--endpoints", &ep, &s(&file)])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let saving = spawn_save(&["--endpoints", &ep, &s(&file)]);
     assert!(wait_for(Duration::from_secs(20), || fs::metadata(&part)
         .is_ok_and(|m| m.len() > 0)));
     signal(etcd_pid, "STOP");
-    signal(child.id(), "TERM");
-    let status = child.wait().expect("wait");
+    signal(saving.child.id(), "TERM");
+    let out = saving.finish(Some(Duration::from_secs(60)));
     signal(etcd_pid, "CONT");
-    assert_eq!(status.code(), Some(143));
+    out.fails(143);
     assert_eq!(
         only_files(dir.path()),
         Vec::<String>::new(),
@@ -621,19 +675,15 @@ fn server_killed_mid_stream_and_signals_leave_nothing() {
     );
 
     // The server dies in the middle: exit 3, and neither FILE nor FILE.part exists.
-    let child = save_cmd(&["--endpoints", &ep, &s(&file)])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let saving = spawn_save(&["--endpoints", &ep, &s(&file)]);
     assert!(wait_for(Duration::from_secs(20), || fs::metadata(&part)
         .is_ok_and(|m| m.len() > 0)));
     signal(etcd_pid, "STOP");
     cluster.kill_member(0);
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("snapshot stream broke"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    saving
+        .finish(Some(Duration::from_secs(60)))
+        .fails(3)
+        .one_line_error("snapshot stream broke");
     assert_eq!(
         only_files(dir.path()),
         Vec::<String>::new(),
@@ -641,46 +691,9 @@ fn server_killed_mid_stream_and_signals_leave_nothing() {
     );
 }
 
-/// Waits for `child` at most `timeout`; a child still running then is killed and the test fails.
-#[track_caller]
-fn wait_at_most(child: &mut std::process::Child, timeout: Duration, what: &str) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status.code().unwrap_or(-1);
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// Runs a save that must end on its own (a FIFO at `FILE.part` used to hang it).
-fn save_within(args: &[&str], timeout: Duration) -> CmdOutput {
-    let mut child = save_cmd(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
-    let readers = std::thread::spawn(move || {
-        let (mut out, mut err) = (String::new(), String::new());
-        let _ = stdout.read_to_string(&mut out);
-        let _ = stderr.read_to_string(&mut err);
-        (out, err)
-    });
-    wait_at_most(&mut child, timeout, &format!("etcd-snap-save {args:?}"));
-    let status = child.wait().expect("wait");
-    let (stdout, stderr) = readers.join().expect("join");
-    CmdOutput {
-        status,
-        stdout,
-        stderr,
-    }
+/// Runs a save that must end on its own within `limit` (a FIFO at `FILE.part` used to hang it).
+fn save_within(args: &[&str], limit: Duration) -> Run {
+    Tool::new(SAVE).args(args).timeout(limit).run()
 }
 
 /// What the `Max core file size` line of `/proc/PID/limits` says: soft and hard.
@@ -754,16 +767,12 @@ fn planted_links_fifos_and_foreign_files_are_never_followed_or_written() {
     for (kind, plant) in plants {
         plant();
         let before = fs::symlink_metadata(&part).expect("planted");
-        let out = save_within(&args, limit);
-        assert_eq!(out.code(), 5, "{kind}: {out:?}");
-        assert_eq!(out.stderr.lines().count(), 1, "{kind}: {out:?}");
-        assert!(
-            out.stderr.starts_with("Error: creating ")
-                && out.stderr.contains(&s(&part))
-                && out.stderr.contains(kind)
-                && out.stderr.contains("remove it"),
-            "{kind}: {out:?}"
-        );
+        let out = save_within(&args, limit).named(kind);
+        out.fails(5)
+            .one_line_error(&s(&part))
+            .stderr_contains(kind)
+            .stderr_contains("remove it");
+        assert!(out.stderr.starts_with("Error: creating "), "{out:?}");
         let after = fs::symlink_metadata(&part).expect("still there");
         assert_eq!(
             (before.file_type(), before.ino()),
@@ -781,17 +790,16 @@ fn planted_links_fifos_and_foreign_files_are_never_followed_or_written() {
 
     // Without --force anything at FILE, a dangling link included, is refused and left alone.
     std::os::unix::fs::symlink(&ghost, &file).expect("symlink");
-    let out = save_within(&args, limit);
-    assert_eq!(out.code(), 5, "{out:?}");
-    assert!(out.stderr.contains("already exists"), "{out:?}");
+    save_within(&args, limit)
+        .fails(5)
+        .stderr_contains("already exists");
     assert!(fs::symlink_metadata(&file).expect("link").is_symlink());
     untouched();
 
     // With --force a link at FILE is replaced by the regular file we wrote, never followed.
     fs::remove_file(&file).expect("rm");
     std::os::unix::fs::symlink(&victim, &file).expect("symlink");
-    let out = save_within(&["--endpoints", &ep, "--force", &s(&file)], limit);
-    assert_eq!(out.code(), 0, "{out:?}");
+    save_within(&["--endpoints", &ep, "--force", &s(&file)], limit).succeeds();
     let meta = fs::symlink_metadata(&file).expect("stat");
     assert!(meta.is_file(), "FILE is a regular file now");
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -803,8 +811,7 @@ fn planted_links_fifos_and_foreign_files_are_never_followed_or_written() {
     // new file, not reused: its mode and contents do not survive.
     fs::write(&part, b"leftover of a killed run").expect("write");
     fs::set_permissions(&part, fs::Permissions::from_mode(0o644)).expect("chmod");
-    let out = save_within(&["--endpoints", &ep, "--force", &s(&file)], limit);
-    assert_eq!(out.code(), 0, "{out:?}");
+    save_within(&["--endpoints", &ep, "--force", &s(&file)], limit).succeeds();
     assert_eq!(
         fs::metadata(&file).expect("stat").permissions().mode() & 0o777,
         0o600
@@ -825,44 +832,29 @@ fn a_part_replaced_while_saving_is_never_installed_and_a_second_save_is_refused(
     fs::write(&victim, b"precious").expect("write");
     let etcd_pid = cluster.pid(0).expect("pid");
 
-    let mut first = save_cmd(&["--endpoints", &ep, &s(&file)])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let first = spawn_save(&["--endpoints", &ep, &s(&file)]);
     assert!(wait_for(Duration::from_secs(20), || fs::metadata(&part)
         .is_ok_and(|m| m.len() > 0)));
     signal(etcd_pid, "STOP");
 
     // A second save to the same FILE while the first is writing: refused, the .part untouched.
     let ino = fs::metadata(&part).expect("part").ino();
-    let second = save_within(
+    save_within(
         &["--endpoints", &ep, "--force", &s(&file)],
         Duration::from_secs(60),
-    );
-    assert_eq!(second.code(), 5, "{second:?}");
-    assert!(
-        second
-            .stderr
-            .contains("being written by another etcd-snap-save"),
-        "{second:?}"
-    );
+    )
+    .fails(5)
+    .stderr_contains("being written by another etcd-snap-save");
     assert_eq!(fs::metadata(&part).expect("part").ino(), ino);
 
     // Someone who can write to the directory swaps the .part for a link to another file.
     fs::rename(&part, dir.path().join("moved-away")).expect("rename");
     std::os::unix::fs::symlink(&victim, &part).expect("symlink");
     signal(etcd_pid, "CONT");
-    let code = wait_at_most(&mut first, Duration::from_secs(120), "the first save");
-    let mut stderr = String::new();
     first
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read");
-    assert_eq!(code, 5, "{stderr}");
-    assert!(stderr.contains("was replaced while saving"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        .finish(Some(Duration::from_secs(120)))
+        .fails(5)
+        .one_line_error("was replaced while saving");
     assert!(
         fs::symlink_metadata(&file).is_err(),
         "the planted link is not installed as FILE"
@@ -879,64 +871,60 @@ fn a_signal_ends_a_save_blocked_on_a_stalled_pipe_and_core_dumps_are_off() {
     for (sig, code, word) in [("TERM", 143, "terminated"), ("INT", 130, "interrupted")] {
         let dir = tempfile::tempdir().expect("tempdir");
         // stdout is a pipe nobody reads: once it is full, the save blocks in write(2).
-        let mut child = save_cmd(&["--endpoints", &ep, "-"])
+        let mut saving = Tool::new(SAVE)
+            .args(["--endpoints", &ep, "-"])
             .current_dir(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stalled = child.stdout.take().expect("stdout");
-        wait_for(Duration::from_secs(10), || blocked_on_a_pipe(child.id()));
+            .spawn();
+        let stalled = saving.child.stdout.take().expect("stdout");
+        let pid = saving.child.id();
+        wait_for(Duration::from_secs(10), || blocked_on_a_pipe(pid));
 
         // Core dumps are off in the running tool, soft and hard limit.
         assert_eq!(
-            core_limits(child.id()),
+            core_limits(pid),
             ("0".to_string(), "0".to_string()),
             "Max core file size"
         );
 
-        signal(child.id(), sig);
-        let exit = wait_at_most(&mut child, Duration::from_secs(10), "a signalled save");
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .expect("stderr")
-            .read_to_string(&mut stderr)
-            .expect("read");
-        assert_eq!(exit, code, "SIG{sig}: {stderr}");
+        signal(pid, sig);
+        let out = saving
+            .finish(Some(Duration::from_secs(10)))
+            .named(format!("SIG{sig}"));
+        out.fails(code);
         assert!(
-            stderr.ends_with(&format!("Error: {word}: nothing was saved\n")),
-            "SIG{sig}: {stderr}"
+            out.stderr
+                .ends_with(&format!("Error: {word}: nothing was saved\n")),
+            "{out:?}"
         );
         assert_eq!(only_files(dir.path()), Vec::<String>::new());
         drop(stalled);
     }
 }
 
+/// What the shell command `cmd` writes when fed `input`; it must succeed.
 fn decode(cmd: &str, input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("sh")
+    Tool::from_command(Command::new("sh"))
         .args(["-c", cmd])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn decoder");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let writer = std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = stdin.write_all(&input);
-    });
-    let mut out = Vec::new();
-    child
+        .stdin_bytes(input)
+        .run()
+        .succeeds()
+        .stdout_bytes
+        .clone()
+}
+
+/// A new age identity in `dir/age.key`, and its recipient (`age1...`).
+fn age_key(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("age.key");
+    let keygen = || Tool::from_command(Command::new("age-keygen"));
+    keygen().args(["-o", &s(&key)]).run().succeeds();
+    let recipient = keygen()
+        .args(["-y", &s(&key)])
+        .run()
+        .succeeds()
         .stdout
-        .take()
-        .expect("stdout")
-        .read_to_end(&mut out)
-        .expect("read");
-    writer.join().expect("join");
-    assert!(child.wait().expect("wait").success(), "{cmd} failed");
-    out
+        .trim()
+        .to_string();
+    (key, recipient)
 }
 
 #[test]
@@ -946,22 +934,8 @@ fn built_in_compression_and_encryption_read_by_the_real_clis() {
     let ep = cluster.host_ports()[0].clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let expected = etcdctl_snapshot(&cluster, dir.path());
-    let key = dir.path().join("age.key");
-    assert!(Command::new("age-keygen")
-        .args(["-o", &s(&key)])
-        .output()
-        .expect("age-keygen")
-        .status
-        .success());
-    let recipient = String::from_utf8(
-        Command::new("age-keygen")
-            .args(["-y", &s(&key)])
-            .output()
-            .expect("age-keygen")
-            .stdout,
-    )
-    .expect("utf8");
-    let recipient = recipient.trim();
+    let (key, recipient) = age_key(dir.path());
+    let recipient = recipient.as_str();
     let ssh_key = dir.path().join("id_ed25519");
     assert!(Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f", &s(&ssh_key)])
@@ -1015,15 +989,15 @@ fn built_in_compression_and_encryption_read_by_the_real_clis() {
         args.extend(flags.iter().cloned());
         args.push("-".into());
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = save_cmd(&args).output().expect("run");
-        assert!(out.status.success(), "{flags:?}: {out:?}");
+        let out = save(&args);
+        out.succeeds();
         if flags.contains(&"--armor".to_string()) {
             assert!(out
-                .stdout
+                .stdout_bytes
                 .starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----"));
         }
         let what = format!("{flags:?} decoded by `{decoder}`");
-        assert_same_bytes(&decode(&decoder, &out.stdout), &expected, &what);
+        assert_same_bytes(&decode(&decoder, &out.stdout_bytes), &expected, &what);
     }
 
     // To a file too, and the summary says what was done.
@@ -1038,7 +1012,7 @@ fn built_in_compression_and_encryption_read_by_the_real_clis() {
         "json",
         &s(&file),
     ]);
-    assert_eq!(out.code(), 0, "{out:?}");
+    out.succeeds();
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).expect("json");
     assert_eq!(
         (
@@ -1065,31 +1039,20 @@ fn pipeline_through_zstd_age_and_ssh() {
     let ep = cluster.host_ports()[0].clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let expected = etcdctl_snapshot(&cluster, dir.path());
-    let key = dir.path().join("age.key");
-    assert!(Command::new("age-keygen")
-        .args(["-o", &s(&key)])
-        .output()
-        .expect("age-keygen")
-        .status
-        .success());
-    let recipient = String::from_utf8(
-        Command::new("age-keygen")
-            .args(["-y", &s(&key)])
-            .output()
-            .expect("age-keygen")
-            .stdout,
-    )
-    .expect("utf8");
+    let (key, recipient) = age_key(dir.path());
     let sshd = Sshd::start();
     let remote: PathBuf = sshd.dir().join("backup.db.zst.age");
     let ssh = sshd.ssh_args().join(" ");
     let pipeline = format!(
         "set -o pipefail; {SAVE} --endpoints {ep} - | zstd -q | age -r {} | ssh {ssh} 'cat > {}'",
-        recipient.trim(),
+        recipient,
         s(&remote)
     );
-    let out = run(Command::new("bash").args(["-c", &pipeline]));
-    assert_eq!(out.code(), 0, "{out:?}\n{}", sshd.log_tail());
+    let out = Tool::from_command(Command::new("bash"))
+        .args(["-c", &pipeline])
+        .run();
+    assert_eq!(out.code, 0, "{out:?}\n{}", sshd.log_tail());
+    out.succeeds();
     let arrived = fs::read(&remote).expect("remote file");
     let decoded = decode(&format!("age -d -i {} | zstd -dc", s(&key)), &arrived);
     assert_same_bytes(&decoded, &expected, "what arrived through ssh");
@@ -1111,23 +1074,88 @@ fn bad_flags_are_usage_errors() {
         (vec!["--prefer", "any", "-"], "--prefer"),
         (vec!["--endpoints", "localhost", "-"], "missing port"),
     ] {
-        let out = save(&args);
-        assert_eq!(out.code(), 2, "{args:?}: {out:?}");
-        assert!(
-            out.stderr.starts_with("Error: ") && out.stderr.contains(needle),
-            "{args:?}: {out:?}"
-        );
-        assert_eq!(out.stderr.lines().count(), 1);
+        save(&args)
+            .named(format!("{args:?}"))
+            .fails(2)
+            .one_line_error(needle);
     }
 }
 
 #[test]
-fn help_is_golden() {
-    let out = save(&["--help"]);
-    assert_eq!(out.code(), 0);
-    assert_eq!(
-        out.stdout,
-        include_str!("golden/help.txt"),
-        "update tests/golden/help.txt if the change is intended"
+fn a_reader_that_goes_away_fails_the_save_with_exit_6_never_quietly() {
+    // `etcd-snap-save - | zstd | ...` where the reader dies after 1000 bytes: the backup did not
+    // complete, so the tool must not end quietly with 0 (as a report cut short by `| head` does).
+    let cluster = Cluster::builder(Version::V3_5).start();
+    load_big(&cluster, 2);
+    let ep = cluster.host_ports()[0].clone();
+    let mut saving = spawn_save(&["--endpoints", &ep, "--quiet", "-"]);
+    let mut stdout = saving.child.stdout.take().expect("stdout");
+    let mut first = vec![0u8; 1000];
+    stdout.read_exact(&mut first).expect("the first 1000 bytes");
+    drop(stdout); // the reader goes away: the next write gets EPIPE
+    let out = saving.finish(Some(Duration::from_secs(20)));
+    out.fails(6)
+        .one_line_error("stdout was closed by its reader after ")
+        .stderr_contains("the snapshot was not saved");
+    assert!(
+        out.stderr
+            .starts_with("Error: stdout was closed by its reader after "),
+        "{out:?}"
     );
+    // --help says the same.
+    let help = save(&["--help"]).stdout;
+    assert!(
+        help.contains("a reader that goes away before the end"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_server_that_stops_answering_mid_stream_is_named_with_how_long_it_was_silent() {
+    // etcd frozen (SIGSTOP) mid-stream: the TCP connection stays up, nothing arrives. The HTTP/2
+    // keepalive (1 s, answer within 2 s here) ends the save with exit 3, and the line says that
+    // the server stopped answering and for how long, not "h2 protocol error".
+    let cluster = Cluster::builder(Version::V3_5).start();
+    load_big(&cluster, 32);
+    let ep = cluster.host_ports()[0].clone();
+    let etcd_pid = cluster.pid(0).expect("pid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // stdout is a pipe nobody reads yet: the save blocks once it is full, mid-stream for sure.
+    let mut saving = Tool::new(SAVE)
+        .args([
+            "--endpoints",
+            &ep,
+            "--keepalive-time",
+            "1s",
+            "--keepalive-timeout",
+            "2s",
+            "-",
+        ])
+        .current_dir(dir.path())
+        .spawn();
+    let mut stdout = saving.child.stdout.take().expect("stdout");
+    let pid = saving.child.id();
+    assert!(
+        wait_for(Duration::from_secs(20), || blocked_on_a_pipe(pid)),
+        "the stream did not start"
+    );
+    signal(etcd_pid, "STOP");
+    let stopped = Instant::now();
+    // Now drain: what was in flight arrives, then nothing.
+    let reader = std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = stdout.read_to_end(&mut sink);
+        sink.len()
+    });
+    let out = saving.finish(Some(Duration::from_secs(30)));
+    let took = stopped.elapsed();
+    signal(etcd_pid, "CONT");
+    let got = reader.join().expect("join");
+    eprintln!("{took:.1?} after SIGSTOP, {got} bytes through: {out:?}");
+    out.fails(3)
+        .one_line_error("the server stopped answering: nothing received for ")
+        .stderr_contains("--keepalive-timeout 2s");
+    assert!(!out.stderr.contains("h2 protocol error"), "{out:?}");
+    assert!(got < 32 << 20, "the whole snapshot arrived ({got} bytes)");
+    assert_eq!(only_files(dir.path()), Vec::<String>::new());
 }
