@@ -577,18 +577,8 @@ fn playbooks_pass_ansible_lint_and_syntax_check() {
 
 #[test]
 fn restore_refuses_a_corrupt_snapshot_before_stopping_anything() {
-    let hosts = Hosts::started(false, json!({}));
-    hosts.etcdctl(&[0], &["put", "/app/config", "kept"]);
-    let before = hosts.dump(0);
-    let pids: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
-
-    // A raw snapshot with one byte flipped in the middle: its SHA-256 trailer no longer matches.
-    let snap = hosts.path().join("snap.db");
-    support::run_ok(
-        Command::new(tool("etcd-snap-save"))
-            .arg(format!("--endpoints={}", hosts.members[0].client_url))
-            .arg(&snap),
-    );
+    let (hosts, snap, before, pids) = started_and_saved();
+    // One byte flipped in the middle of the snapshot: its SHA-256 trailer no longer matches.
     let mut bytes = std::fs::read(&snap).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x55;
@@ -608,13 +598,36 @@ fn restore_refuses_a_corrupt_snapshot_before_stopping_anything() {
     assert!(!out
         .stdout
         .contains("TASK [etcd_snap : Stop etcd (command)]"));
+    assert_untouched(&hosts, &pids, &before);
+}
+
+/// The cluster a refused restore runs against: started, `/app/config` written, and a raw
+/// snapshot of it saved to `snap.db` in the hosts' directory; with what must not change (member
+/// 0's data and the etcd pids, for [`assert_untouched`]).
+fn started_and_saved() -> (Hosts, PathBuf, Vec<Value>, Vec<Option<u32>>) {
+    let hosts = Hosts::started(false, json!({}));
+    hosts.etcdctl(&[0], &["put", "/app/config", "kept"]);
+    let before = hosts.dump(0);
+    let pids: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
+    let snap = hosts.path().join("snap.db");
+    support::run_ok(
+        Command::new(tool("etcd-snap-save"))
+            .arg(format!("--endpoints={}", hosts.members[0].client_url))
+            .arg(&snap),
+    );
+    (hosts, snap, before, pids)
+}
+
+/// After a restore the playbook refused: nothing was stopped or touched (no stop events, the
+/// same etcd processes `pids`, a healthy cluster, every member still holding `before`, nothing
+/// moved aside, no staging left).
+#[track_caller]
+fn assert_untouched(hosts: &Hosts, pids: &[Option<u32>], before: &[Value]) {
     assert_eq!(
         hosts.events(),
         Vec::<String>::new(),
         "something was stopped"
     );
-
-    // Nothing was stopped or touched: same processes, same data, nothing moved aside.
     let after: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
     assert_eq!(pids, after, "etcd was restarted");
     hosts.health_ok(&["--cluster"]);
@@ -625,7 +638,9 @@ fn restore_refuses_a_corrupt_snapshot_before_stopping_anything() {
     for m in &hosts.members {
         assert_eq!(
             file_names(&staging_parent(hosts.path(), m.host)),
-            Vec::<String>::new()
+            Vec::<String>::new(),
+            "staging left on {}",
+            m.host
         );
     }
 }
@@ -1255,16 +1270,7 @@ fn restore_refuses_a_data_dir_that_is_a_mount_point_before_stopping_anything() {
         eprintln!("skipped: unshare -rm does not work here");
         return;
     }
-    let hosts = Hosts::started(false, json!({}));
-    hosts.etcdctl(&[0], &["put", "/app/config", "kept"]);
-    let before = hosts.dump(0);
-    let pids: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
-    let snap = hosts.path().join("snap.db");
-    support::run_ok(
-        Command::new(tool("etcd-snap-save"))
-            .arg(format!("--endpoints={}", hosts.members[0].client_url))
-            .arg(&snap),
-    );
+    let (hosts, snap, before, pids) = started_and_saved();
     let mounted = &hosts.members[1].data_dir;
 
     // unshare -rm sh -c 'mount -t tmpfs tmpfs DATA && echo x > DATA/lost+found-ish && exec
@@ -1314,26 +1320,7 @@ fn restore_refuses_a_data_dir_that_is_a_mount_point_before_stopping_anything() {
     assert!(!out
         .stdout
         .contains("TASK [etcd_snap : Stop etcd (command)]"));
-    assert_eq!(
-        hosts.events(),
-        Vec::<String>::new(),
-        "something was stopped"
-    );
-    let after: Vec<Option<u32>> = hosts.members.iter().map(|m| hosts.pid(m)).collect();
-    assert_eq!(pids, after, "etcd was restarted");
-    hosts.health_ok(&["--cluster"]);
-    for i in 0..3 {
-        assert_eq!(hosts.dump(i), before, "member {i} changed");
-        assert!(hosts.moved_aside(&hosts.members[i].data_dir).is_empty());
-    }
-    for m in &hosts.members {
-        assert_eq!(
-            file_names(&staging_parent(hosts.path(), m.host)),
-            Vec::<String>::new(),
-            "staging left on {}",
-            m.host
-        );
-    }
+    assert_untouched(&hosts, &pids, &before);
 }
 
 /// A release tarball laid out as `scripts/dist` makes it (`etcd-snap-VERSION-x86_64-linux/bin`,

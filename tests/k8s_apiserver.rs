@@ -19,7 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,10 @@ use serde_json::{json, Value};
 
 use etcd_snap_e2e::support::kube_apiserver::{kubernetes_bin, kubernetes_version, KubeApiServer};
 use etcd_snap_e2e::support::{self, free_port, run, run_ok, wait_until, Cluster, Version};
-use etcd_snap_e2e::{bin_dir, path_with_tools, script, tool};
+use etcd_snap_e2e::{
+    bin_dir, kubeadm_etcdctl, path_with_tools, script, start_stand_in_kubelet, tool,
+    write_kubeadm_pki,
+};
 
 /// The revision bump of `--k8s`.
 const K8S_BUMP: i64 = 1_000_000_000;
@@ -45,15 +48,18 @@ const STRIPPED_METADATA: [&str; 8] = [
     "selfLink",
 ];
 
-/// `etcd-snap-get`, built with the other workspace binaries.
-fn snap_get() -> PathBuf {
+/// `etcd-snap-get SNAP` (built with the other workspace binaries), stdin closed; the caller adds
+/// what to get.
+fn snap_get(snap: &Path) -> Command {
     let p = bin_dir().join("etcd-snap-get");
     assert!(
         p.is_file(),
         "{} is missing: run `cargo build --workspace --bins` first",
         p.display()
     );
-    p
+    let mut cmd = Command::new(p);
+    cmd.arg(snap).stdin(Stdio::null());
+    cmd
 }
 
 /// Prints how long a step took (the suite asserts no timings; the log shows them).
@@ -465,11 +471,9 @@ fn our_list(
     resource: &str,
     extra: &[&str],
 ) -> Result<BTreeMap<(String, String), Value>, String> {
-    let out = run(Command::new(snap_get())
-        .arg(snap)
+    let out = run(snap_get(snap)
         .args([resource, "-A", "-o", "json"])
-        .args(extra)
-        .stdin(Stdio::null()));
+        .args(extra));
     if !out.success() {
         return Err(format!(
             "etcd-snap-get {resource} -A -o json {extra:?} failed ({}): {}",
@@ -785,14 +789,7 @@ fn real_api_server_objects_through_snapshot_inventory_get_apply_and_restore() {
     assert!(compared > 150, "only {compared} objects compared");
 
     // kubectl get -o json and -o yaml of one object, against ours as text.
-    let get_text = |args: &[&str]| {
-        run_ok(
-            Command::new(snap_get())
-                .arg(&snap)
-                .args(args)
-                .stdin(Stdio::null()),
-        )
-    };
+    let get_text = |args: &[&str]| run_ok(snap_get(&snap).args(args));
     let mut text_differences = Vec::new();
     for (res, ns, name) in [
         ("deployments.apps", "app-a", "web"),
@@ -867,10 +864,7 @@ fn real_api_server_objects_through_snapshot_inventory_get_apply_and_restore() {
             ours["data"]["written-as"],
             json!(support::base64(name.as_bytes()))
         );
-        let without = run(Command::new(snap_get())
-            .arg(&snap)
-            .args(["secret", &name, "-n", "app-b"])
-            .stdin(Stdio::null()));
+        let without = run(snap_get(&snap).args(["secret", &name, "-n", "app-b"]));
         assert_eq!(without.code(), 1, "{}", without.stderr);
         assert!(without.stdout.is_empty());
         assert!(
@@ -883,11 +877,9 @@ fn real_api_server_objects_through_snapshot_inventory_get_apply_and_restore() {
     let wrong = Keys::new();
     let wrong_config = api.dir().join("wrong-encryption-config.yaml");
     fs::write(&wrong_config, wrong.config("aesgcm")).unwrap();
-    let out = run(Command::new(snap_get())
-        .arg(&snap)
+    let out = run(snap_get(&snap)
         .args(["secret", "enc-aesgcm", "-n", "app-a", "--encryption-config"])
-        .arg(&wrong_config)
-        .stdin(Stdio::null()));
+        .arg(&wrong_config));
     assert_eq!(out.code(), 1, "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
     for k in [&wrong.aesgcm, &keys.aesgcm, &wrong.aescbc, &wrong.secretbox] {
@@ -1105,11 +1097,12 @@ fn kms_encrypted_values_are_refused_offline_in_one_line() {
     let keys = Keys::new();
     let config = dir.path().join("encryption-config.yaml");
     fs::write(&config, keys.config("aesgcm")).unwrap();
-    let out = run(Command::new(snap_get())
-        .arg(&snap)
-        .args(["secret", "db", "-n", "prod", "--encryption-config"])
-        .arg(&config)
-        .stdin(Stdio::null()));
+    let get_db = || {
+        run(snap_get(&snap)
+            .args(["secret", "db", "-n", "prod", "--encryption-config"])
+            .arg(&config))
+    };
+    let out = get_db();
     assert_eq!(out.code(), 1, "{}", out.stderr);
     assert!(out.stdout.is_empty());
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
@@ -1121,11 +1114,7 @@ fn kms_encrypted_values_are_refused_offline_in_one_line() {
     );
     // A configuration that is not one: a usage error naming the file, no key shown.
     fs::write(&config, format!("kind: Nope\nsecret: {}\n", keys.aescbc)).unwrap();
-    let bad = run(Command::new(snap_get())
-        .arg(&snap)
-        .args(["secret", "db", "-n", "prod", "--encryption-config"])
-        .arg(&config)
-        .stdin(Stdio::null()));
+    let bad = get_db();
     assert_eq!(bad.code(), 2, "{}", bad.stderr);
     assert!(
         bad.stderr.contains("EncryptionConfiguration"),
@@ -1173,26 +1162,8 @@ fn kubeadm_restore_with_the_real_api_server() {
     // kubeadm's certificate layout from one harness PKI, as tests/kubeadm.rs lays it out.
     let tls = support::TlsFiles::generate(&root_path.join("test-pki"));
     let pki = root_path.join("etc/kubernetes/pki");
-    for (from, to) in [
-        (&tls.ca, "ca.crt"),
-        (&tls.ca_key, "ca.key"),
-        (&tls.server_cert, "apiserver.crt"),
-        (&tls.server_key, "apiserver.key"),
-        (&tls.client_cert, "apiserver-etcd-client.crt"),
-        (&tls.client_key, "apiserver-etcd-client.key"),
-        (&tls.client_cert, "apiserver-kubelet-client.crt"),
-        (&tls.client_key, "apiserver-kubelet-client.key"),
-        (&tls.ca, "etcd/ca.crt"),
-        (&tls.server_cert, "etcd/server.crt"),
-        (&tls.server_key, "etcd/server.key"),
-        (&tls.server_cert, "etcd/peer.crt"),
-        (&tls.server_key, "etcd/peer.key"),
-        (&tls.client_cert, "etcd/healthcheck-client.crt"),
-        (&tls.client_key, "etcd/healthcheck-client.key"),
-        (&tls.reader_key, "sa.key"),
-    ] {
-        fs::copy(from, pki.join(to)).unwrap();
-    }
+    write_kubeadm_pki(&tls, &pki);
+    fs::copy(&tls.reader_key, pki.join("sa.key")).unwrap();
     // The service-account key pair, as kubeadm makes it: sa.key and its public half.
     run_ok(
         Command::new("openssl")
@@ -1225,41 +1196,17 @@ fn kubeadm_restore_with_the_real_api_server() {
     }
 
     // The stand-in kubelet runs the real etcd 3.6 and the real kube-apiserver.
-    let python = ["python3", "/usr/bin/python3"]
-        .into_iter()
-        .find(|p| {
-            Command::new(p)
-                .args(["-c", "import yaml"])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("the stand-in kubelet needs python3 with PyYAML (run scripts/setup)");
     let kubelet_log = fs::File::create(root_path.join("logs/kubelet.log")).unwrap();
-    let mut kubelet = Command::new(python)
-        .arg(stand_ins.join("kubelet.py"))
-        .arg("--manifests")
-        .arg(&manifests)
-        .arg("--log-dir")
-        .arg(root_path.join("logs"))
-        .arg(format!(
-            "--bin=etcd={}",
-            support::etcd_bin(Version::V3_6, "etcd").display()
-        ))
-        .arg(format!(
-            "--bin=kube-apiserver={}",
-            kubernetes_bin("kube-apiserver").display()
-        ))
-        .arg(format!(
-            "--bin=kube-scheduler={}",
-            stand_ins.join("kube-idle").display()
-        ))
-        .arg(format!("--parent-pid={}", std::process::id()))
-        .env("PATH", path_with_tools())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(kubelet_log)
-        .spawn()
-        .unwrap();
+    let mut kubelet = start_stand_in_kubelet(
+        &manifests,
+        &root_path.join("logs"),
+        &[
+            ("etcd", support::etcd_bin(Version::V3_6, "etcd")),
+            ("kube-apiserver", kubernetes_bin("kube-apiserver")),
+            ("kube-scheduler", stand_ins.join("kube-idle")),
+        ],
+        kubelet_log,
+    );
     let kubelet_stdin = kubelet.stdin.take();
     let show_logs = |why: &str| {
         let mut text = String::new();
@@ -1314,21 +1261,8 @@ fn kubeadm_restore_with_the_real_api_server() {
         "kubeadm node up (real etcd 3.6 and kube-apiserver)",
     );
 
-    let etcdctl = || {
-        let mut cmd = Command::new(support::etcd_bin(Version::V3_6, "etcdctl"));
-        cmd.arg(format!("--endpoints=https://127.0.0.1:{client_port}"))
-            .arg(format!("--cacert={}", pki.join("etcd/ca.crt").display()))
-            .arg(format!(
-                "--cert={}",
-                pki.join("etcd/healthcheck-client.crt").display()
-            ))
-            .arg(format!(
-                "--key={}",
-                pki.join("etcd/healthcheck-client.key").display()
-            ))
-            .stdin(Stdio::null());
-        cmd
-    };
+    let endpoint = format!("https://127.0.0.1:{client_port}");
+    let etcdctl = || kubeadm_etcdctl(Version::V3_6, &endpoint, &pki);
     // The API server created its namespaces; a backup, then one more namespace key after it.
     let ok = wait_until(Duration::from_secs(60), Duration::from_millis(500), || {
         run(etcdctl().args(["get", "/registry/namespaces/kube-system", "--keys-only"]))

@@ -130,6 +130,31 @@ fn utf8(flag: &Opt, value: OsString) -> Result<String> {
         .map_err(|_| Error::usage(format!("{}: value is not valid UTF-8", flag.display())))
 }
 
+/// The input flags of the offline tools that read a snapshot (status, get, diff, restore):
+/// `-i/--identity FILE` (repeatable) and `--skip-hash-check`.
+#[derive(Debug, Default, Clone)]
+pub struct InputFlags {
+    /// The age identity files, in the order given.
+    pub identities: Vec<String>,
+    /// Accept a database without the SHA-256 trailer.
+    pub skip_hash_check: bool,
+}
+
+impl InputFlags {
+    /// Takes `-i`/`--identity` or `--skip-hash-check` if `opt` is one of them.
+    pub fn take(&mut self, opt: &Opt, args: &mut Args) -> Result<bool> {
+        match opt {
+            Opt::Short('i') => self.identities.push(args.value(opt)?),
+            Opt::Long(name) if name == "identity" => self.identities.push(args.value(opt)?),
+            Opt::Long(name) if name == "skip-hash-check" => {
+                self.skip_hash_check = args.bool_value(opt)?
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// Records the one positional `FILE|-` argument of status and restore: `-` means stdin (`None`).
 pub fn set_input(slot: &mut Option<Option<std::path::PathBuf>>, value: &OsString) -> Result<()> {
     if slot.is_some() {

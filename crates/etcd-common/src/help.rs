@@ -6,12 +6,16 @@
 //! synopsis, description, option sections, exit codes, examples); [`Page::help`] renders the
 //! exact `--help` text and [`Page::man`] a roff page for `man -l`. The pieces every tool shares
 //! ([`CONNECTION`], the lines of [`code`]) live here, tested against the strings `conn.rs` and
-//! `exit.rs` still export for the tools not yet converted.
+//! `exit.rs` still export for the tools not yet converted. So do the option lines several tools
+//! print alike ([`HELP`], [`VERSION`], [`GENERATE`], ...) and [`Page::shared_flag`], which
+//! parses the first three.
 //!
 //! Layout rules of the text form, which the tools' golden `--help` files pin down byte for byte:
 //! an option's flags are padded to its section's `width` minus one, then one space, then its
 //! description; continuation lines of a description start at column `width`. An exit code is
 //! right-aligned in three columns, two spaces, its meaning; continuation lines start at column 5.
+
+use crate::args::{Args, Opt};
 
 /// A tool's manual: everything `--help` prints and the man page shows, in order.
 #[derive(Debug, Clone, Copy)]
@@ -120,6 +124,28 @@ pub mod code {
     );
 }
 
+/// The help line of `-h, --help`, which every tool lists before [`VERSION`] and [`GENERATE`].
+pub const HELP: Item = Item::Opt("  -h, --help", "print this help");
+
+/// The help line of `-V, --version`, which every tool lists after [`HELP`].
+pub const VERSION: Item = Item::Opt("  -V, --version", "print the version");
+
+/// The help line of `-i, --identity FILE` in etcd-snap-get and etcd-snap-diff (for a
+/// 29- or 32-column section; [`crate::args::InputFlags`] parses it).
+pub const IDENTITY: Item = Item::Opt(
+    "  -i, --identity FILE",
+    "age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt age\n\
+     input; repeatable",
+);
+
+/// The help line of `--skip-hash-check` in etcd-snap-status and etcd-snap-get
+/// ([`crate::args::InputFlags`] parses it).
+pub const SKIP_HASH_CHECK: Item = Item::Opt(
+    "      --skip-hash-check",
+    "accept a database without the SHA-256 trailer (a db file copied\n\
+     from a data dir)",
+);
+
 /// The help line of `--generate man`, which every tool lists after `-V, --version`.
 pub const GENERATE: Item = Item::Opt(
     "      --generate man",
@@ -187,6 +213,25 @@ pub const CONNECTION: Section = Section::titled(
 );
 
 impl Page {
+    /// The flags every tool takes that print a text instead of running: `-h`/`--help` (this
+    /// page's [`help`](Self::help)), `-V`/`--version` ([`crate::version::text`]) and
+    /// `--generate KIND` ([`generate`]). A tool hands over every option it does not know; any
+    /// other `opt` is [`Opt::unexpected`].
+    pub fn shared_flag(&self, opt: &Opt, args: &mut Args) -> crate::Result<String> {
+        let long = match opt {
+            Opt::Long(name) => name.as_str(),
+            Opt::Short('h') => "help",
+            Opt::Short('V') => "version",
+            _ => return Err(opt.unexpected()),
+        };
+        match long {
+            "help" => Ok(self.help()),
+            "version" => Ok(crate::version::text(self.name, self.version)),
+            "generate" => generate(self, &args.value(opt)?),
+            _ => Err(opt.unexpected()),
+        }
+    }
+
     /// The `--help` text, ending with a newline.
     pub fn help(&self) -> String {
         let mut out = format!(

@@ -7,23 +7,12 @@
 
 use etcd_db::diff::{diff, Failed, Kind, Side};
 use etcd_db::{hash_kv, Error};
-use etcd_test_support::{base64, etcd_bin, etcd_matrix, run, run_ok, Cluster, Version};
+use etcd_test_support::{
+    base64, etcd_bin, etcd_matrix, etcdctl_json, run, run_ok, Churned, Cluster, Version,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-/// Runs etcdctl with `args` and parses its JSON output.
-fn ctl_json(cluster: &Cluster, args: &[&str]) -> Value {
-    let out = run_ok(cluster.etcdctl().args(args).args(["-w", "json"]));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
-}
-
-/// The revision a write of etcdctl landed at.
-fn write(cluster: &Cluster, args: &[&str]) -> i64 {
-    ctl_json(cluster, args)["header"]["revision"]
-        .as_i64()
-        .unwrap()
-}
 
 /// `etcdctl endpoint hashkv [--rev R]`: (hash, compact revision) of the member.
 fn live_hashkv(cluster: &Cluster, rev: Option<i64>) -> (u32, i64) {
@@ -32,7 +21,7 @@ fn live_hashkv(cluster: &Cluster, rev: Option<i64>) -> (u32, i64) {
         args.push(format!("--rev={r}"));
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let v = ctl_json(cluster, &args);
+    let v = etcdctl_json(cluster, &args);
     let h = &v[0]["HashKV"];
     let hash = h["hash"].as_u64().unwrap_or(0) as u32;
     // Go's encoder omits a zero compact_revision.
@@ -60,7 +49,7 @@ fn etcdutl_hashkv(v: Version, file: &Path, rev: i64) -> (u32, i64, i64) {
 
 /// `etcdctl get KEY --rev R`: (value, mod revision) or `None` when the key was not live.
 fn live_get(cluster: &Cluster, key: &str, rev: i64) -> Option<(String, i64)> {
-    let v = ctl_json(cluster, &["get", key, &format!("--rev={rev}")]);
+    let v = etcdctl_json(cluster, &["get", key, &format!("--rev={rev}")]);
     let kv = v["kvs"].as_array().and_then(|a| a.first())?;
     Some((
         kv["value"].as_str().unwrap_or("").to_string(),
@@ -71,31 +60,12 @@ fn live_get(cluster: &Cluster, key: &str, rev: i64) -> Option<(String, i64)> {
 fn churn(v: Version) {
     let cluster = Cluster::builder(v).start();
     let dir = tempfile::tempdir().unwrap();
-    let mut churned = Vec::new(); // revisions of /churn (puts and deletions)
-    for k in ["/a", "/b", "/c", "/gone"] {
-        write(&cluster, &["put", k, "one"]);
-    }
-    churned.push(write(&cluster, &["put", "/churn", "v1"]));
-    churned.push(write(&cluster, &["put", "/churn", "v2"]));
-    write(&cluster, &["put", "/a", "two"]);
-    churned.push(write(&cluster, &["del", "/churn"]));
-    write(&cluster, &["put", "/d", "one"]);
-    churned.push(write(&cluster, &["put", "/churn", "v3"]));
-    let tomb = write(&cluster, &["del", "/gone"]);
-    // Compact exactly at a deletion: 3.5.16+ keep that tombstone, earlier versions drop it.
-    run_ok(
-        cluster
-            .etcdctl()
-            .args(["compaction", &tomb.to_string(), "--physical"]),
-    );
-    let compact = tomb;
-    churned.push(write(&cluster, &["put", "/churn", "v4"]));
-    write(&cluster, &["del", "/b"]);
-    churned.push(write(&cluster, &["put", "/churn", "v5"]));
-    churned.push(write(&cluster, &["del", "/churn"]));
-    write(&cluster, &["put", "/e", "one"]);
-    churned.push(write(&cluster, &["put", "/churn", "v6"]));
-    let current = write(&cluster, &["put", "/c", "two"]);
+    // Compacted exactly at a deletion: 3.5.16+ keep that tombstone, earlier versions drop it.
+    let Churned {
+        churned, // revisions of /churn (puts and deletions)
+        compact,
+        current,
+    } = etcd_test_support::churn(&cluster);
 
     let file = dir.path().join("snap.db");
     run_ok(

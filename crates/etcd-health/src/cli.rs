@@ -78,9 +78,9 @@ and follows a leader; learners do not count towards --min-healthy quorum.",
                     "report --wait progress on stderr even when not a terminal",
                 ),
                 Item::Opt("      --quiet", "no progress"),
-                Item::Opt("  -h, --help", "print this help"),
-                Item::Opt("  -V, --version", "print the version"),
-                etcd_common::help::GENERATE,
+                help::HELP,
+                help::VERSION,
+                help::GENERATE,
             ],
         ),
         help::CONNECTION,
@@ -139,16 +139,9 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
                 "min-healthy" => min_healthy = parse_min_healthy(&args.value(&opt)?)?,
                 "progress" => progress = args.bool_value(&opt)?,
                 "quiet" => quiet = args.bool_value(&opt)?,
-                "generate" => {
-                    return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
-                }
-                "help" => return Ok(Parsed::Exit(help())),
-                "version" => return Ok(Parsed::Exit(version())),
-                _ => return Err(opt.unexpected()),
+                _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
             },
-            Opt::Short('h') => return Ok(Parsed::Exit(help())),
-            Opt::Short('V') => return Ok(Parsed::Exit(version())),
-            _ => return Err(opt.unexpected()),
+            _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         }
     }
     Ok(Parsed::Run(Box::new(Options {
@@ -160,10 +153,6 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         progress,
         quiet,
     })))
-}
-
-fn version() -> String {
-    etcd_common::version::text("etcd-health", env!("CARGO_PKG_VERSION"))
 }
 
 fn parse_min_healthy(text: &str) -> Result<MinHealthy> {

@@ -1,8 +1,8 @@
 //! The command line of `etcd-snap-diff`: `A B` (files or one `-`), or one file and two revisions,
 //! over the offline tools' input flags (`-i`, `--skip-hash-check`) and `-w simple|json`.
 
-use etcd_common::args::{Args, Env, Opt};
-use etcd_common::help::{code, Item, Page, Section};
+use etcd_common::args::{Args, Env, InputFlags, Opt};
+use etcd_common::help::{self, code, Item, Page, Section};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{Error, Result};
 use std::path::PathBuf;
@@ -67,19 +67,15 @@ files under TMPDIR.",
                     "  -w, --write-out FORMAT",
                     "simple or json [default: simple]",
                 ),
-                Item::Opt(
-                    "  -i, --identity FILE",
-                    "age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt age\n\
-                     input; repeatable",
-                ),
+                help::IDENTITY,
                 Item::Opt(
                     "      --skip-hash-check",
                     "accept databases without the SHA-256 trailer (db files copied from\n\
                      a data dir)",
                 ),
-                Item::Opt("  -h, --help", "print this help"),
-                Item::Opt("  -V, --version", "print the version"),
-                etcd_common::help::GENERATE,
+                help::HELP,
+                help::VERSION,
+                help::GENERATE,
             ],
         ),
         Section::titled(
@@ -129,17 +125,13 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut rev_b = None;
     let mut prefix = None;
     let mut format = FormatFlag::default();
-    let mut identities = Vec::new();
-    let mut skip_hash_check = false;
+    let mut input_flags = InputFlags::default();
     while let Some(opt) = args.next_opt()? {
-        if format.take(&opt, &mut args)? {
+        if format.take(&opt, &mut args)? || input_flags.take(&opt, &mut args)? {
             continue;
         }
         let long = match &opt {
             Opt::Long(name) => name.as_str(),
-            Opt::Short('i') => "identity",
-            Opt::Short('h') => "help",
-            Opt::Short('V') => "version",
             Opt::Positional(value) => {
                 if inputs.len() == 2 {
                     return Err(Error::usage(format!(
@@ -150,25 +142,13 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
                 inputs.push((value != "-").then(|| PathBuf::from(value)));
                 continue;
             }
-            Opt::Short(_) => return Err(opt.unexpected()),
+            Opt::Short(_) => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         };
         match long {
             "rev-a" => rev_a = Some(revision(&opt, &args.value(&opt)?)?),
             "rev-b" => rev_b = Some(revision(&opt, &args.value(&opt)?)?),
             "prefix" => prefix = Some(args.value(&opt)?),
-            "identity" => identities.push(args.value(&opt)?),
-            "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
-            "generate" => {
-                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
-            }
-            "help" => return Ok(Parsed::Exit(help())),
-            "version" => {
-                return Ok(Parsed::Exit(format!(
-                    "etcd-snap-diff {}\n",
-                    env!("CARGO_PKG_VERSION")
-                )))
-            }
-            _ => return Err(opt.unexpected()),
+            _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         }
     }
     let format = match format.resolve(env)? {
@@ -206,8 +186,8 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         rev_b,
         prefix,
         format,
-        identities,
-        skip_hash_check,
+        identities: input_flags.identities,
+        skip_hash_check: input_flags.skip_hash_check,
     })))
 }
 

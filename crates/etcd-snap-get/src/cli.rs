@@ -1,8 +1,8 @@
 //! The command line of `etcd-snap-get`: kubectl's shape (`RESOURCE [NAME]`, `RESOURCE/NAME`,
 //! `-n`, `-A`, `-o`) over the offline tools' input flags (`-i`, `--skip-hash-check`).
 
-use etcd_common::args::{Args, Env, Opt};
-use etcd_common::help::{code, Item, Page, Section};
+use etcd_common::args::{Args, Env, InputFlags, Opt};
+use etcd_common::help::{self, code, Item, Page, Section};
 use etcd_common::{Error, Result};
 use std::path::PathBuf;
 
@@ -171,19 +171,11 @@ revision of one object, each with the unified diff of its YAML from the version 
                      aesgcm or secretbox keys are decrypted and shown as the API shows\n\
                      them (KMS-encrypted values cannot be, offline)",
                 ),
-                Item::Opt(
-                    "  -i, --identity FILE",
-                    "age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt age\n\
-                     input; repeatable",
-                ),
-                Item::Opt(
-                    "      --skip-hash-check",
-                    "accept a database without the SHA-256 trailer (a db file copied\n\
-                     from a data dir)",
-                ),
-                Item::Opt("  -h, --help", "print this help"),
-                Item::Opt("  -V, --version", "print the version"),
-                etcd_common::help::GENERATE,
+                help::IDENTITY,
+                help::SKIP_HASH_CHECK,
+                help::HELP,
+                help::VERSION,
+                help::GENERATE,
             ],
         ),
         Section::titled(
@@ -234,21 +226,20 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
     let mut keep_server_fields = false;
     let mut prefix = None;
     let mut k8s_prefix = k8s_registry::DEFAULT_PREFIX.to_string();
-    let mut identities = Vec::new();
-    let mut skip_hash_check = false;
+    let mut input_flags = InputFlags::default();
     let mut encryption_config = None;
     let mut rev = None;
     let mut history = false;
     while let Some(opt) = args.next_opt()? {
+        if input_flags.take(&opt, &mut args)? {
+            continue;
+        }
         let long = match &opt {
             Opt::Long(name) => name.as_str(),
             Opt::Short('n') => "namespace",
             Opt::Short('A') => "all-namespaces",
             Opt::Short('o') => "output",
             Opt::Short('w') => "write-out",
-            Opt::Short('i') => "identity",
-            Opt::Short('h') => "help",
-            Opt::Short('V') => "version",
             Opt::Positional(value) => {
                 match input {
                     None => etcd_common::args::set_input(&mut input, value)?,
@@ -261,7 +252,7 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
                 }
                 continue;
             }
-            Opt::Short(_) => return Err(opt.unexpected()),
+            Opt::Short(_) => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         };
         match long {
             "namespace" => namespace = Some(args.value(&opt)?),
@@ -279,22 +270,10 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
                     )));
                 }
             }
-            "identity" => identities.push(args.value(&opt)?),
-            "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
             "encryption-config" => encryption_config = Some(PathBuf::from(args.value(&opt)?)),
             "rev" => rev = revision(&opt, &args.value(&opt)?)?,
             "history" => history = args.bool_value(&opt)?,
-            "generate" => {
-                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
-            }
-            "help" => return Ok(Parsed::Exit(help())),
-            "version" => {
-                return Ok(Parsed::Exit(etcd_common::version::text(
-                    "etcd-snap-get",
-                    env!("CARGO_PKG_VERSION"),
-                )))
-            }
-            _ => return Err(opt.unexpected()),
+            _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         }
     }
     let Some(input) = input else {
@@ -327,8 +306,8 @@ pub fn parse(mut args: Args, _env: &Env) -> Result<Parsed> {
         output,
         keep_server_fields,
         k8s_prefix,
-        identities,
-        skip_hash_check,
+        identities: input_flags.identities,
+        skip_hash_check: input_flags.skip_hash_check,
         encryption_config,
         rev,
         history,

@@ -8,6 +8,8 @@
 //! compacted revision is refused with exit 1 naming the compact revision.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test fails by panicking
 
+mod fixture;
+
 use etcd_test_support::{base64, etcd_matrix, run, run_ok, Cluster, Run, Tool, Version};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -16,15 +18,9 @@ const GET: &str = env!("CARGO_BIN_EXE_etcd-snap-get");
 const RAW: &str = "/raw/churn";
 const CM: &str = "/registry/configmaps/web/settings";
 
+/// Runs etcd-snap-get with `args` (see `fixture::run`).
 fn get(args: &[&str], stdin: Option<&Path>) -> Run {
-    let mut tool = Tool::new(GET);
-    tool.args(args);
-    if let Some(p) = stdin {
-        tool.stdin_file(p);
-    }
-    let out = tool.run();
-    out.no_panic();
-    out
+    fixture::run(GET, args, stdin)
 }
 
 /// `etcdctl get KEY --rev R -w json`: (base64 value, mod revision) or `None` when not live.

@@ -1,7 +1,7 @@
 //! The command line of `etcd-snap-restore`: etcdutl's flags and defaults, ours, and `--help`.
 
-use etcd_common::args::{Args, Env, Opt};
-use etcd_common::help::{code, Item, Page, Section};
+use etcd_common::args::{Args, Env, InputFlags, Opt};
+use etcd_common::help::{self, code, Item, Page, Section};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::{Error, Result};
 use etcd_db::SchemaVersion;
@@ -167,9 +167,9 @@ knows (3.7), or than --target-version allows, is refused (exit 5) before anythin
                      (\\\\ \\t \\n \\r \\u{HEX}); given alone; exit 4 if FILE\n\
                      is not what kubeadm writes, 6 if it cannot be read",
                 ),
-                Item::Opt("  -h, --help", "print this help"),
-                Item::Opt("  -V, --version", "print the version"),
-                etcd_common::help::GENERATE,
+                help::HELP,
+                help::VERSION,
+                help::GENERATE,
             ],
         },
         Section::titled(
@@ -207,30 +207,26 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut initial_cluster = "default=http://localhost:2380".to_string();
     let mut token = "etcd-cluster".to_string();
     let mut advertise = "http://localhost:2380".to_string();
-    let mut skip_hash_check = false;
     let mut bump_revision = 0u64;
     let mut mark_compacted = false;
     let mut target_version = None;
     let mut k8s = false;
-    let mut identities = Vec::new();
+    let mut input_flags = InputFlags::default();
     let mut move_aside = false;
     let mut owner = None;
     let mut progress = false;
     let mut quiet = false;
     while let Some(opt) = args.next_opt()? {
-        if format.take(&opt, &mut args)? {
+        if format.take(&opt, &mut args)? || input_flags.take(&opt, &mut args)? {
             continue;
         }
         let long = match &opt {
             Opt::Long(name) => name.as_str(),
-            Opt::Short('i') => "identity",
-            Opt::Short('h') => "help",
-            Opt::Short('V') => "version",
             Opt::Positional(value) => {
                 etcd_common::args::set_input(&mut input, value)?;
                 continue;
             }
-            Opt::Short(_) => return Err(opt.unexpected()),
+            Opt::Short(_) => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         };
         match long {
             "name" => name = nonempty(&opt, args.value(&opt)?)?,
@@ -239,7 +235,6 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "initial-cluster" => initial_cluster = args.value(&opt)?,
             "initial-cluster-token" => token = args.value(&opt)?,
             "initial-advertise-peer-urls" => advertise = args.value(&opt)?,
-            "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
             "bump-revision" => {
                 let text = args.value(&opt)?;
                 bump_revision = text.parse().map_err(|_| {
@@ -251,7 +246,6 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "mark-compacted" => mark_compacted = args.bool_value(&opt)?,
             "k8s" => k8s = args.bool_value(&opt)?,
             "target-version" => target_version = Some(parse_target(&args.value(&opt)?)?),
-            "identity" => identities.push(args.value(&opt)?),
             "move-aside" => move_aside = args.bool_value(&opt)?,
             "owner" => owner = Some(nonempty(&opt, args.value(&opt)?)?),
             "progress" => progress = args.bool_value(&opt)?,
@@ -263,17 +257,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "read-manifest" => {
                 return crate::manifest::from_command_line(&opt, &mut args).map(Parsed::Exit)
             }
-            "generate" => {
-                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
-            }
-            "help" => return Ok(Parsed::Exit(help())),
-            "version" => {
-                return Ok(Parsed::Exit(etcd_common::version::text(
-                    "etcd-snap-restore",
-                    env!("CARGO_PKG_VERSION"),
-                )))
-            }
-            _ => return Err(opt.unexpected()),
+            _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         }
     }
     if k8s {
@@ -298,11 +282,11 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         initial_cluster,
         initial_cluster_token: token,
         initial_advertise_peer_urls: advertise,
-        skip_hash_check,
+        skip_hash_check: input_flags.skip_hash_check,
         bump_revision,
         mark_compacted,
         target_version,
-        identities,
+        identities: input_flags.identities,
         move_aside,
         owner,
         format: format.resolve(env)?,

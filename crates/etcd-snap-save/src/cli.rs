@@ -101,9 +101,9 @@ streams; the output is byte-identical to `etcdctl snapshot save`, or zstd/age-en
                     "progress on stderr even when it is not a terminal",
                 ),
                 Item::Opt("      --quiet", "no progress and no summary on stderr"),
-                Item::Opt("  -h, --help", "print this help"),
-                Item::Opt("  -V, --version", "print the version"),
-                etcd_common::help::GENERATE,
+                help::HELP,
+                help::VERSION,
+                help::GENERATE,
             ],
         ),
         help::CONNECTION,
@@ -196,8 +196,6 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             Opt::Long(name) => name.as_str(),
             Opt::Short('r') => "recipient",
             Opt::Short('R') => "recipients-file",
-            Opt::Short('h') => "help",
-            Opt::Short('V') => "version",
             Opt::Positional(value) => {
                 if target.is_some() {
                     return Err(Error::usage(format!(
@@ -212,7 +210,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
                 });
                 continue;
             }
-            Opt::Short(_) => return Err(opt.unexpected()),
+            Opt::Short(_) => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         };
         match long {
             "force" => force = args.bool_value(&opt)?,
@@ -263,17 +261,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "progress" => progress = args.bool_value(&opt)?,
             "quiet" => quiet = args.bool_value(&opt)?,
             "prove" => prove = args.bool_value(&opt)?,
-            "generate" => {
-                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
-            }
-            "help" => return Ok(Parsed::Exit(help())),
-            "version" => {
-                return Ok(Parsed::Exit(etcd_common::version::text(
-                    "etcd-snap-save",
-                    env!("CARGO_PKG_VERSION"),
-                )))
-            }
-            _ => return Err(opt.unexpected()),
+            _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         }
     }
     let target = target.ok_or_else(|| {

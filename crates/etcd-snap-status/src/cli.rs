@@ -1,8 +1,8 @@
 //! The command line of `etcd-snap-status`: flags and `--help`.
 
 use crate::etcdutl::Etcdutl;
-use etcd_common::args::{Args, Env, Opt};
-use etcd_common::help::{code, Item, Page, Section};
+use etcd_common::args::{Args, Env, InputFlags, Opt};
+use etcd_common::help::{self, code, Item, Page, Section};
 use etcd_common::output::{Format, FormatFlag};
 use etcd_common::Result;
 use std::path::PathBuf;
@@ -80,11 +80,7 @@ that parses `etcdutl hashkv` parses this, and `jq .hash` never meets the status 
                     "age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt\n\
                      age input; repeatable",
                 ),
-                Item::Opt(
-                    "      --skip-hash-check",
-                    "accept a database without the SHA-256 trailer (a db file copied\n\
-                     from a data dir)",
-                ),
+                help::SKIP_HASH_CHECK,
                 Item::Opt(
                     "      --hashkv",
                     "print etcd's HashKV of the snapshot instead of the report: simple\n\
@@ -114,9 +110,9 @@ that parses `etcdutl hashkv` parses this, and `jq .hash` never meets the status 
                     "      --k8s-prefix PREFIX",
                     "the API server's --etcd-prefix [default: /registry]; implies --k8s",
                 ),
-                Item::Opt("  -h, --help", "print this help"),
-                Item::Opt("  -V, --version", "print the version"),
-                etcd_common::help::GENERATE,
+                help::HELP,
+                help::VERSION,
+                help::GENERATE,
             ],
         ),
         Section::titled(
@@ -157,32 +153,26 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut format = FormatFlag::default();
     let mut input = None;
     let mut detail = false;
-    let mut identities = Vec::new();
-    let mut skip_hash_check = false;
+    let mut input_flags = InputFlags::default();
     let mut k8s = false;
     let mut k8s_prefix = None;
     let mut as_etcdutl = None;
     let mut hashkv = false;
     let mut rev = None;
     while let Some(opt) = args.next_opt()? {
-        if format.take(&opt, &mut args)? {
+        if format.take(&opt, &mut args)? || input_flags.take(&opt, &mut args)? {
             continue;
         }
         let long = match &opt {
             Opt::Long(name) => name.as_str(),
-            Opt::Short('i') => "identity",
-            Opt::Short('h') => "help",
-            Opt::Short('V') => "version",
             Opt::Positional(value) => {
                 etcd_common::args::set_input(&mut input, value)?;
                 continue;
             }
-            Opt::Short(_) => return Err(opt.unexpected()),
+            Opt::Short(_) => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         };
         match long {
             "detail" => detail = args.bool_value(&opt)?,
-            "identity" => identities.push(args.value(&opt)?),
-            "skip-hash-check" => skip_hash_check = args.bool_value(&opt)?,
             "as-etcdutl" => as_etcdutl = Some(Etcdutl::parse(&args.value(&opt)?)?),
             "k8s" => k8s = args.bool_value(&opt)?,
             "hashkv" => hashkv = args.bool_value(&opt)?,
@@ -196,17 +186,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
                 }
                 k8s_prefix = Some(prefix);
             }
-            "generate" => {
-                return etcd_common::help::generate(&PAGE, &args.value(&opt)?).map(Parsed::Exit)
-            }
-            "help" => return Ok(Parsed::Exit(help())),
-            "version" => {
-                return Ok(Parsed::Exit(etcd_common::version::text(
-                    "etcd-snap-status",
-                    env!("CARGO_PKG_VERSION"),
-                )))
-            }
-            _ => return Err(opt.unexpected()),
+            _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         }
     }
     if rev.is_some() && !hashkv {
@@ -223,8 +203,8 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         input: input.flatten(),
         format: format.resolve(env)?,
         detail,
-        identities,
-        skip_hash_check,
+        identities: input_flags.identities,
+        skip_hash_check: input_flags.skip_hash_check,
         k8s_prefix: match (k8s, k8s_prefix) {
             (_, Some(prefix)) => Some(prefix),
             (true, None) => Some(k8s_registry::DEFAULT_PREFIX.to_string()),

@@ -10,27 +10,16 @@
 mod common;
 
 use common::{s, save, sh_ok, status, status_stdin};
-use etcd_test_support::{etcd_bin, etcd_matrix, run_ok, Cluster, Tool, Version};
+use etcd_test_support::{
+    churn, etcd_bin, etcd_matrix, etcdctl_json, Churned, Cluster, Tool, Version,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-/// Runs etcdctl with `args` and parses its JSON output.
-fn ctl_json(cluster: &Cluster, args: &[&str]) -> Value {
-    let out = run_ok(cluster.etcdctl().args(args).args(["-w", "json"]));
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out}"))
-}
-
-/// The revision a write of etcdctl landed at.
-fn write(cluster: &Cluster, args: &[&str]) -> i64 {
-    ctl_json(cluster, args)["header"]["revision"]
-        .as_i64()
-        .unwrap()
-}
-
 /// `etcdctl endpoint hashkv --rev R` of the member: (hash, compact revision).
 fn live_hashkv(cluster: &Cluster, rev: i64) -> (u64, i64) {
-    let v = ctl_json(cluster, &["endpoint", "hashkv", &format!("--rev={rev}")]);
+    let v = etcdctl_json(cluster, &["endpoint", "hashkv", &format!("--rev={rev}")]);
     let h = &v[0]["HashKV"];
     // Go's encoder omits zero fields.
     (
@@ -64,26 +53,9 @@ fn ours(args: &[&str]) -> String {
 fn hashkv_matches_etcd(v: Version) {
     let cluster = Cluster::builder(v).start();
     let dir = tempfile::tempdir().unwrap();
-    for k in ["/a", "/b", "/c", "/gone"] {
-        write(&cluster, &["put", k, "one"]);
-    }
-    write(&cluster, &["put", "/churn", "v1"]);
-    write(&cluster, &["put", "/churn", "v2"]);
-    write(&cluster, &["del", "/churn"]);
-    write(&cluster, &["put", "/churn", "v3"]);
-    let tomb = write(&cluster, &["del", "/gone"]);
-    run_ok(
-        cluster
-            .etcdctl()
-            .args(["compaction", &tomb.to_string(), "--physical"]),
-    );
-    let compact = tomb;
-    write(&cluster, &["put", "/churn", "v4"]);
-    write(&cluster, &["del", "/b"]);
-    write(&cluster, &["put", "/churn", "v5"]);
-    write(&cluster, &["del", "/churn"]);
-    write(&cluster, &["put", "/e", "one"]);
-    let current = write(&cluster, &["put", "/c", "two"]);
+    let Churned {
+        compact, current, ..
+    } = churn(&cluster);
     let file = save(&cluster, dir.path(), "snap.db");
     let copy = dir.path().join("etcdutl.db");
     std::fs::copy(&file, &copy).unwrap();
@@ -93,7 +65,7 @@ fn hashkv_matches_etcd(v: Version) {
     let line = ours(&["--hashkv", &f]);
     let (hash, at, c) = parse_line(&line);
     assert_eq!((at, c), (current, compact), "{v}: {line}");
-    let live = ctl_json(&cluster, &["endpoint", "hashkv"]);
+    let live = etcdctl_json(&cluster, &["endpoint", "hashkv"]);
     assert_eq!(Some(hash), live[0]["HashKV"]["hash"].as_u64(), "{v}");
 
     let mut hashes = std::collections::BTreeSet::new();

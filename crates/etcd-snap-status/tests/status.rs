@@ -869,6 +869,19 @@ fn corruption_flipped_bits_with_the_trailer() {
     eprintln!("{runs} flipped bits");
 }
 
+/// Writes `bytes` to `f` and runs `status --skip-hash-check -w json` on it: the report, or `None`
+/// when it failed as it must fail (exit 4, one line); `what` names the case in a failure.
+#[track_caller]
+fn nohash_report(f: &Path, bytes: &[u8], what: &str) -> Option<Value> {
+    write(f, bytes);
+    let out = status(&[&s(f), "--skip-hash-check", "-w", "json"]);
+    if out.code == 0 {
+        return Some(json(&out.stdout));
+    }
+    out.clone().named(what).fails(4).one_line_error("");
+    None
+}
+
 /// Without the trailer the structure itself is checked: a broken meta page (one or both), a
 /// branch or leaf page that changed type or claims 65535 elements, exit 4; a flipped bit in a
 /// free page changes nothing.
@@ -878,15 +891,7 @@ fn corruption_broken_pages_without_the_trailer() {
     let (data, page, targets, base_nohash) = (c.data(), PAGE, c.targets(), &c.base_nohash);
     let (f, _tmp) = c.case("nohash");
     let mut runs = 0;
-    let run_nohash = |bytes: &[u8], what: &str| -> Option<Value> {
-        write(&f, bytes);
-        let out = status(&[&s(&f), "--skip-hash-check", "-w", "json"]);
-        if out.code == 0 {
-            return Some(json(&out.stdout));
-        }
-        out.clone().named(what).fails(4).one_line_error("");
-        None
-    };
+    let run_nohash = |bytes: &[u8], what: &str| nohash_report(&f, bytes, what);
     // One meta page broken. etcdutl (Go bbolt) silently uses the other one, which describes the
     // same tree; we report the broken page (exit 4), as the issue asks for flipped meta bits.
     for m in [0usize, 1] {
@@ -945,15 +950,7 @@ fn corruption_page_bodies_agree_with_etcdutl() {
     let (data, page, targets) = (c.data(), PAGE, c.targets());
     let (f, _tmp) = c.case("bodies");
     let mut runs = 0;
-    let run_nohash = |bytes: &[u8], what: &str| -> Option<Value> {
-        write(&f, bytes);
-        let out = status(&[&s(&f), "--skip-hash-check", "-w", "json"]);
-        if out.code == 0 {
-            return Some(json(&out.stdout));
-        }
-        out.clone().named(what).fails(4).one_line_error("");
-        None
-    };
+    let run_nohash = |bytes: &[u8], what: &str| nohash_report(&f, bytes, what);
     let mut stricter = Vec::new();
     for &(kind, id) in targets
         .iter()

@@ -58,3 +58,51 @@ pub fn assert_man_renders(name: &str, page: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The sections every tool's man page has; [`assert_man_page`] checks them all.
+pub const MAN_SECTIONS: &[&str] = &[
+    "NAME",
+    "SYNOPSIS",
+    "DESCRIPTION",
+    "OPTIONS",
+    "EXIT CODES",
+    "EXAMPLES",
+];
+
+/// Renders the man page `page` of `name` like [`assert_man_renders`] and panics unless the text
+/// contains every one of [`MAN_SECTIONS`] and of `extra` (options or sections only this tool has).
+#[track_caller]
+pub fn assert_man_page(name: &str, page: &str, extra: &[&str]) {
+    let text = assert_man_renders(name, page);
+    for needle in MAN_SECTIONS.iter().chain(extra) {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+/// The offline golden tests of one tool crate, as its `tests/cli_goldens.rs`:
+/// `etcd_test_support::cli_goldens!(etcd_health, "etcd-health");` makes two tests,
+/// `cli_goldens` ([`run_goldens`] over the crate's `tests/cmd/*.toml`) and
+/// `man_page_renders_without_warnings` ([`assert_man_page`] on `CRATE::cli::PAGE`, which must
+/// contain [`MAN_SECTIONS`] and the strings of an optional third argument, `["--flag", …]`).
+#[macro_export]
+macro_rules! cli_goldens {
+    ($krate:ident, $bin:literal $(, [$($extra:expr),* $(,)?])? $(,)?) => {
+        /// Every case file, compared byte for byte (`[VERSION]` stands for the crate's version).
+        #[test]
+        fn cli_goldens() {
+            $crate::run_goldens(
+                $bin,
+                env!(concat!("CARGO_BIN_EXE_", $bin)),
+                env!("CARGO_PKG_VERSION"),
+                "tests/cmd",
+            );
+        }
+
+        /// The man page comes from the same source as `--help`, groff reads it without a warning,
+        /// and it has every section (and the tool's own extra strings).
+        #[test]
+        fn man_page_renders_without_warnings() {
+            $crate::assert_man_page($bin, &$krate::cli::PAGE.man(), &[$($($extra),*)?]);
+        }
+    };
+}

@@ -19,7 +19,7 @@
 //!
 //! The tools under test run through one runner, [`Tool`] (no inherited `ETCDCTL_*`, fluent
 //! assertions such as `.fails(4).one_line_error("SHA-256")`), and their offline goldens through
-//! [`run_goldens`] (trycmd case files under each crate's `tests/cmd`, damaged inputs from this
+//! [`run_goldens`] and [`cli_goldens!`] (trycmd case files under each crate's `tests/cmd`, damaged inputs from this
 //! crate's `fixtures/`).
 //!
 //! Functions here panic with a message that says what to do when something the tests need is
@@ -28,6 +28,7 @@
 mod bins;
 mod cases;
 mod certs;
+mod churn;
 mod cluster;
 mod der;
 mod etcdctl;
@@ -48,13 +49,14 @@ mod wait;
 pub use bins::{bbolt_cli, etcd_bin, etcd_bin_optional, repo_root};
 pub use cases::{cases, Case};
 pub use certs::TlsFiles;
+pub use churn::{churn, etcdctl_json, etcdctl_write, Churned};
 pub use cluster::{
     pid_alive, Cluster, ClusterBuilder, Prepared, ServerTls, READER_PASSWORD, READER_PREFIX,
     ROOT_PASSWORD,
 };
 pub use etcdctl::{run, run_ok, CmdOutput};
 pub use gateway::{base64, Gateway};
-pub use goldens::{assert_man_renders, run_goldens};
+pub use goldens::{assert_man_page, assert_man_renders, run_goldens, MAN_SECTIONS};
 pub use matrix::run_on;
 pub use openssl_pki::{Issued, KeyAlg, OpensslPki, EXT_CA, EXT_CLIENT, EXT_SERVER};
 pub use ports::free_port;
