@@ -284,28 +284,9 @@ pub(crate) fn choose(
 mod tests {
     use super::*;
 
+    /// A sealed meta page for a 4 KiB-page file: root 3, freelist 2, high water 4.
     fn sample(index: u8, txid: u64) -> Meta {
-        let mut m = Meta {
-            index,
-            header: PageHeader {
-                id: u64::from(index),
-                flags: META_PAGE_FLAG,
-                count: 0,
-                overflow: 0,
-            },
-            magic: MAGIC,
-            version: VERSION,
-            page_size: 4096,
-            flags: 0,
-            root: 3,
-            sequence: 0,
-            freelist: 2,
-            pgid: 4,
-            txid,
-            checksum: 0,
-        };
-        m.checksum = m.compute_checksum();
-        m
+        crate::build::meta(index, 4096, 3, 2, 4, txid)
     }
 
     #[test]

@@ -183,9 +183,9 @@ impl ClusterBuilder {
     }
 
     /// Allocates the temp dir, ports, token and TLS files but starts nothing: for booting data
-    /// dirs made by a restore. Fill [`Prepared::data_dir`] of each member, then
-    /// [`Prepared::start`]. (No users are created, whatever [`auth`](Self::auth) says: a restored
-    /// database brings its own.)
+    /// dirs made by a restore. Fill each member's [`Cluster::data_dir`] (through
+    /// [`Prepared::cluster`]), then [`Prepared::start`]. (No users are created, whatever
+    /// [`auth`](Self::auth) says: a restored database brings its own.)
     #[track_caller]
     pub fn prepare(self) -> Prepared {
         Prepared {
