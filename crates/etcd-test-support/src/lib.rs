@@ -38,6 +38,7 @@ pub mod kube_apiserver;
 mod matrix;
 mod member;
 mod must;
+mod object_servers;
 mod openssl_pki;
 mod ports;
 mod process;
@@ -58,6 +59,9 @@ pub use etcdctl::{run, run_ok, CmdOutput};
 pub use gateway::{base64, Gateway};
 pub use goldens::{assert_man_page, assert_man_renders, run_goldens, MAN_SECTIONS};
 pub use matrix::run_on;
+pub use object_servers::{
+    AzuriteServer, HttpResponse, S3Kind, S3Server, AZURITE_ACCOUNT, AZURITE_KEY, TEST_BUCKET,
+};
 pub use openssl_pki::{Issued, KeyAlg, OpensslPki, EXT_CA, EXT_CLIENT, EXT_SERVER};
 pub use ports::free_port;
 pub use sshd::Sshd;
