@@ -3,6 +3,7 @@
 //! restore` rewrites. No command line and no network here.
 
 pub mod analyze;
+pub mod apply;
 pub mod buckets;
 pub mod diff;
 pub mod error;

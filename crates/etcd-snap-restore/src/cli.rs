@@ -48,6 +48,12 @@ pub struct Options {
     pub progress: bool,
     /// No progress.
     pub quiet: bool,
+    /// The revision log to apply (`--log`), if any.
+    pub log: Option<crate::log::LogSource>,
+    /// Which revision of the log to restore to.
+    pub target: crate::log::Target,
+    /// The log's cluster ID when the snapshot's members no longer tell it (`--log-cluster-id`).
+    pub log_cluster_id: Option<u64>,
 }
 
 /// What the command line asks for.
@@ -173,6 +179,46 @@ knows (3.7), or than --target-version allows, is refused (exit 5) before anythin
             ],
         },
         Section::titled(
+            "POINT-IN-TIME RESTORE",
+            42,
+            &[
+                Item::Opt(
+                    "      --log DIR|-",
+                    "apply a revision log (etcd-snap-log's segments in DIR,\n\
+                     or a stream on stdin, raw, zstd or age; the snapshot\n\
+                     must then be a FILE) on top of the snapshot: the\n\
+                     revisions after it are written as etcd writes them,\n\
+                     history kept, compaction unchanged. The whole log is\n\
+                     verified first (chain, checksums, cluster, no gap\n\
+                     after the snapshot): a bad one is refused (exit 4)\n\
+                     before anything is written",
+                ),
+                Item::Opt(
+                    "      --to-rev R",
+                    "restore to revision R [default: the log's last]",
+                ),
+                Item::Opt(
+                    "      --to-time T",
+                    "restore to the last revision observed at or before T\n\
+                     (RFC 3339); before the log's first revision after the\n\
+                     snapshot: the snapshot itself; after its last: exit 5",
+                ),
+                Item::Opt(
+                    "      --log-cluster-id HEX",
+                    "the cluster the log must be of, when the snapshot's\n\
+                     members no longer give the cluster ID (members\n\
+                     replaced since the cluster was created)",
+                ),
+                Item::Text(
+                    "\nLeases: the snapshot's are kept, and every lease first seen in the log is\n\
+                     added with its granted TTL. The log does not see revokes: a lease revoked\n\
+                     after the snapshot comes back without keys (their deletes are in the log)\n\
+                     and expires after its TTL; a lease granted after the snapshot and never\n\
+                     attached to a key is not restored. --bump-revision/--k8s apply after the log.",
+                ),
+            ],
+        ),
+        Section::titled(
             "EXIT CODES",
             0,
             &[
@@ -216,6 +262,10 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut owner = None;
     let mut progress = false;
     let mut quiet = false;
+    let mut log = None;
+    let mut to_rev = None;
+    let mut to_time = None;
+    let mut log_cluster_id = None;
     while let Some(opt) = args.next_opt()? {
         if format.take(&opt, &mut args)? || input_flags.take(&opt, &mut args)? {
             continue;
@@ -250,6 +300,33 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "owner" => owner = Some(nonempty(&opt, args.value(&opt)?)?),
             "progress" => progress = args.bool_value(&opt)?,
             "quiet" => quiet = args.bool_value(&opt)?,
+            "log" => {
+                let value = nonempty(&opt, args.value(&opt)?)?;
+                log = Some(if value == "-" {
+                    crate::log::LogSource::Stdin
+                } else {
+                    crate::log::LogSource::Dir(PathBuf::from(value))
+                });
+            }
+            "to-rev" => {
+                let text = args.value(&opt)?;
+                to_rev = Some(text.parse::<i64>().ok().filter(|r| *r > 0).ok_or_else(|| {
+                    Error::usage(format!(
+                        "--to-rev: expected a revision (a positive number), got {text:?}"
+                    ))
+                })?);
+            }
+            "to-time" => {
+                to_time = Some(crate::log::parse_time(&args.value(&opt)?).map_err(Error::usage)?)
+            }
+            "log-cluster-id" => {
+                let text = args.value(&opt)?;
+                log_cluster_id = Some(u64::from_str_radix(&text, 16).map_err(|_| {
+                    Error::usage(format!(
+                        "--log-cluster-id: expected a hex cluster ID, got {text:?}"
+                    ))
+                })?);
+            }
             "initial-memory-map-size" => {
                 // etcdutl's bolt mmap size: no effect on the files we write.
                 args.value(&opt)?;
@@ -273,9 +350,26 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "--mark-compacted required if --bump-revision > 0"
         }));
     }
+    let target = match (to_rev, to_time) {
+        (Some(_), Some(_)) => return Err(Error::usage("--to-rev and --to-time: give one")),
+        (Some(r), None) => crate::log::Target::Revision(r),
+        (None, Some(t)) => crate::log::Target::Time(t),
+        (None, None) => crate::log::Target::Last,
+    };
+    if log.is_none() && (target != crate::log::Target::Last || log_cluster_id.is_some()) {
+        return Err(Error::usage(
+            "--to-rev, --to-time and --log-cluster-id need --log DIR|-",
+        ));
+    }
+    let input = input.flatten();
+    if log == Some(crate::log::LogSource::Stdin) && input.is_none() {
+        return Err(Error::usage(
+            "--log - reads the log from stdin: give the snapshot as a FILE",
+        ));
+    }
     let data_dir = data_dir.unwrap_or_else(|| PathBuf::from(format!("{name}.etcd")));
     Ok(Parsed::Run(Box::new(Options {
-        input: input.flatten(),
+        input,
         name,
         data_dir,
         wal_dir,
@@ -292,6 +386,9 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         format: format.resolve(env)?,
         progress,
         quiet,
+        log,
+        target,
+        log_cluster_id,
     })))
 }
 

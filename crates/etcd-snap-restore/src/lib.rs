@@ -8,6 +8,7 @@
 //! built in a staging directory and renamed into place when complete and fsynced.
 
 pub mod cli;
+pub mod log;
 pub mod manifest;
 pub mod report;
 pub mod rewrite;
@@ -68,6 +69,8 @@ pub struct Summary {
     pub moved_aside: Vec<MovedAside>,
     /// Seconds from start to the tree in place.
     pub elapsed_seconds: f64,
+    /// What `--log` applied.
+    pub log: Option<log::LogSummary>,
 }
 
 /// Stops the restore cleanly on SIGINT/SIGTERM: the flag is checked between chunks and steps.
@@ -121,6 +124,11 @@ pub fn restore(options: &Options) -> Result<Summary> {
     .map_err(|e| Error::usage(e.to_string()))?;
     let identities = decode::load_identities(&options.identities)?;
     let (input, name) = input::open(options.input.as_deref())?;
+    // The whole log is verified before anything is written.
+    let scan = match &options.log {
+        Some(source) => Some(log::scan(source, &identities, options.target)?),
+        None => None,
+    };
     let staging = Staging::create(
         &options.data_dir,
         options.wal_dir.as_deref(),
@@ -180,6 +188,33 @@ pub fn restore(options: &Options) -> Result<Summary> {
     let retarget = etcd_db::schema::retarget(&versions, options.target_version)
         .map_err(|e| Error::new(ExitCode::Refused, format!("{name}: {e}")))?;
 
+    // 2b. The log: checked against the snapshot, then its revisions through the target appended.
+    let log_summary = match scan {
+        Some(scan) => {
+            let integrity = |e: String| Error::new(ExitCode::Integrity, format!("{name}: {e}"));
+            let snap_rev = bbolt::write::Editor::open(&db_path)
+                .and_then(|ed| ed.last_key(etcd_db::buckets::KEY))
+                .map_err(|e| integrity(e.to_string()))?
+                .map(|k| etcd_db::Revision::parse(&k).map(|r| r.main))
+                .transpose()
+                .map_err(|e| integrity(e.to_string()))?
+                .unwrap_or(0);
+            let db = bbolt::Db::open(&db_path).map_err(|e| integrity(e.to_string()))?;
+            let plan = log::plan(scan, &db, snap_rev, options.log_cluster_id)?;
+            drop(db);
+            Some(log::apply(&plan, &db_path, &|| signals.check())?)
+        }
+        None => None,
+    };
+    // The log grew the database: the summary gives its size as written.
+    let db_size = match &log_summary {
+        Some(_) => fs::metadata(&db_path)
+            .map_err(|e| Error::io(format!("reading {}", db_path.display()), &e))?
+            .len(),
+        None => db_size,
+    };
+    signals.check()?;
+
     // 3. Membership, consistent index, term, the bump and the version edits, copy-on-write.
     let revisions = rewrite::rewrite(&db_path, &plan, options.bump_revision, &retarget)
         .map_err(|e| Error::new(ExitCode::Integrity, format!("{name}: {e}")))?;
@@ -225,6 +260,7 @@ pub fn restore(options: &Options) -> Result<Summary> {
         layers,
         moved_aside,
         elapsed_seconds: started.elapsed().as_secs_f64(),
+        log: log_summary,
     })
 }
 
@@ -293,7 +329,8 @@ fn copy_db(
     // Never more than the database's meta page declares (+ trailer): a stream that never ends
     // must not fill the target's disk.
     let slack = declared::slack(options.skip_hash_check);
-    let mut out = Declared::new(io::BufWriter::with_capacity(1 << 20, &file), slack);
+    // Unbuffered: copy_hashing writes 128 KiB pieces while they are hot in the cache.
+    let mut out = Declared::new(&file, slack);
     let mut progress = Progress::new(progress::wanted(options.progress, options.quiet), "restore");
     let result = trailer::copy_hashing(&mut decoded.reader, &mut out, &mut |n| {
         progress.update(n);

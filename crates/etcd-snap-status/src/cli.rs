@@ -27,6 +27,8 @@ pub struct Options {
     /// `--hashkv [--rev R]`: print etcd's `HashKV` at R (`Some(None)`: at the snapshot's
     /// revision) instead of the status report.
     pub hashkv: Option<Option<i64>>,
+    /// `--log DIR|FILE|-`: verify a revision log instead of a snapshot (see [`crate::log`]).
+    pub log: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -100,6 +102,13 @@ that parses `etcdutl hashkv` parses this, and `jq .hash` never meets the status 
                      snapshot's revision is refused (exit 2, naming the bound)",
                 ),
                 Item::Opt(
+                    "      --log DIR|FILE|-",
+                    "verify a revision log of etcd-snap-log instead of a snapshot (a\n\
+                     directory of segments, or a stream of them in FILE or on stdin;\n\
+                     decode zstd/age first): its chain, checksums and revisions; print\n\
+                     cluster ID, revision and time range, segments, revisions, events",
+                ),
+                Item::Opt(
                     "      --k8s",
                     "also take an inventory of the Kubernetes objects: objects and bytes\n\
                      per resource and namespace, the largest objects, events' share,\n\
@@ -159,6 +168,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut as_etcdutl = None;
     let mut hashkv = false;
     let mut rev = None;
+    let mut log = None;
     while let Some(opt) = args.next_opt()? {
         if format.take(&opt, &mut args)? || input_flags.take(&opt, &mut args)? {
             continue;
@@ -176,6 +186,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "as-etcdutl" => as_etcdutl = Some(Etcdutl::parse(&args.value(&opt)?)?),
             "k8s" => k8s = args.bool_value(&opt)?,
             "hashkv" => hashkv = args.bool_value(&opt)?,
+            "log" => log = Some(PathBuf::from(args.value(&opt)?)),
             "rev" => rev = Some(revision(&opt, &args.value(&opt)?)?),
             "k8s-prefix" => {
                 let prefix = args.value(&opt)?;
@@ -199,7 +210,13 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "--hashkv prints etcdutl hashkv's report alone: leave out --detail and --k8s",
         ));
     }
+    if log.is_some() && (input.is_some() || hashkv || detail || k8s || k8s_prefix.is_some()) {
+        return Err(etcd_common::Error::usage(
+            "--log verifies a revision log alone: leave out FILE, --hashkv, --detail and --k8s",
+        ));
+    }
     Ok(Parsed::Run(Box::new(Options {
+        log,
         input: input.flatten(),
         format: format.resolve(env)?,
         detail,

@@ -11,6 +11,7 @@ pub mod etcdutl;
 pub mod hashkv;
 pub mod k8s;
 pub mod k8s_report;
+pub mod log;
 pub mod report;
 
 use etcd_common::layers::decode::Layer;
@@ -22,6 +23,9 @@ use std::io::{IsTerminal, Write};
 /// Runs the tool on the process's arguments and environment.
 pub fn main() -> Result<ExitCode> {
     etcd_common::args::dispatch(cli::parse, |options| {
+        if let Some(path) = &options.log {
+            return log::run(path, options);
+        }
         let described = describe(options)?;
         if let Some(hash) = &described.hashkv {
             hashkv::print(hash, &described, options)?;
