@@ -19,9 +19,10 @@
 //! no skip rule. This module implements the 3.5.16+/3.6/3.7 rules, which give the same hash as
 //! older versions on databases those versions wrote.
 //!
-//! Cost: two passes over the `key` bucket after [`Bounds::read`]'s. Memory: the user keys
-//! changed in `(C, R]` (a set), plus, when a compaction is scheduled but unfinished, the latest
-//! revision at or below C of every key; nothing else, and no value is kept.
+//! Cost: two passes over the `key` bucket after [`Bounds::read`]'s (one when the store was never
+//! compacted: the filter cannot drop anything then). Memory: the user keys changed in `(C, R]`
+//! (a set; none when never compacted), plus, when a compaction is scheduled but unfinished, the
+//! latest revision at or below C of every key; nothing else, and no value is kept.
 
 use crate::buckets;
 use crate::error::Result;
@@ -67,7 +68,14 @@ pub fn hash_kv_within(db: &bbolt::Db, bounds: &Bounds, rev: i64) -> Result<HashK
     let mut changed: HashMap<Box<[u8]>, bool> = HashMap::new();
     let mut below: HashMap<Box<[u8]>, Revision> = HashMap::new();
     let unfinished = bounds.unfinished();
-    for entry in bucket.entries() {
+    // Never compacted (no entry at or below the compact revision): the keep filter cannot drop
+    // anything, both hashes below are the same, and pass 1 (memory: every key) is not needed.
+    let entries = if compact < 1 {
+        None
+    } else {
+        Some(bucket.entries())
+    };
+    for entry in entries.into_iter().flatten() {
         let entry = entry?;
         let revision = parse_revision(entry.key())?;
         if revision.main > rev {

@@ -1,5 +1,6 @@
 //! The command line of `etcd-snap-diff`: `A B` (files or one `-`), or one file and two revisions,
-//! over the offline tools' input flags (`-i`, `--skip-hash-check`) and `-w simple|json`.
+//! over the offline tools' input flags (`-i`, `--skip-hash-check`) and `-w simple|json`, and
+//! `--k8s` with its flags (`--keep-server-fields`, `--k8s-prefix`, `--encryption-config`).
 
 use etcd_common::args::{Args, Env, InputFlags, Opt};
 use etcd_common::help::{self, code, Item, Page, Section};
@@ -26,6 +27,19 @@ pub struct Options {
     pub identities: Vec<String>,
     /// Accept databases without the SHA-256 trailer.
     pub skip_hash_check: bool,
+    /// `--k8s`: changes by resource, namespace and name, with a YAML diff per changed object.
+    pub k8s: Option<K8sOptions>,
+}
+
+/// What `--k8s` reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct K8sOptions {
+    /// The API server's `--etcd-prefix`.
+    pub prefix: String,
+    /// Compare the server-set fields too (metadata.resourceVersion filled from the mod revision).
+    pub keep_server_fields: bool,
+    /// `--encryption-config FILE`: the API server's EncryptionConfiguration, to decrypt with.
+    pub encryption_config: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -43,7 +57,17 @@ values. Then a summary line and etcd's hashkv of each side (the hash `etcdctl en
 and `etcdutl hashkv` give for the same database and revision) as a one-line verdict. Inputs are
 files or stdin (one of them), raw or zstd- and/or age-encoded, verified as etcd-snap-status
 verifies them. Memory stays flat: keys are sorted in bounded runs spilled to unnamed temporary
-files under TMPDIR.",
+files under TMPDIR.
+
+With --k8s, keys the Kubernetes API server laid out are shown as objects (RESOURCE and
+NAMESPACE/NAME), and each changed object is decoded on both sides (protobuf or JSON, decrypted
+with --encryption-config) and compared as the YAML `etcd-snap-get` prints: server-set fields
+(metadata uid, resourceVersion, generation, creationTimestamp, managedFields, selfLink,
+deletion*, and status) are ignored unless --keep-server-fields, so an object whose only changes
+are there (or in its etcd lease) counts as unchanged, and the summary says how many there were.
+A running API server rewrites some objects on its own (its lease in kube-system every ~10 s,
+/registry/masterleases/, events): two snapshots minutes apart differ in them; --prefix narrows
+the comparison (e.g. to /registry/deployments/).",
     usage: &[
         "etcd-snap-diff [OPTIONS] A|- B|-",
         "etcd-snap-diff [OPTIONS] --rev-a R [--rev-b R] SNAPSHOT|-",
@@ -51,7 +75,7 @@ files under TMPDIR.",
     sections: &[
         Section::titled(
             "OPTIONS",
-            29,
+            32,
             &[
                 Item::Opt(
                     "      --rev-a R",
@@ -63,6 +87,25 @@ files under TMPDIR.",
                      [default: its current revision]",
                 ),
                 Item::Opt("      --prefix KEY", "only keys starting with KEY"),
+                Item::Opt(
+                    "      --k8s",
+                    "Kubernetes objects: by resource, namespace and name, with a unified\n\
+                     YAML diff per changed object, server-set fields ignored",
+                ),
+                Item::Opt(
+                    "      --keep-server-fields",
+                    "with --k8s: compare the server-set fields too",
+                ),
+                Item::Opt(
+                    "      --k8s-prefix PREFIX",
+                    "with --k8s: the API server's --etcd-prefix [default: /registry]",
+                ),
+                Item::Opt(
+                    "      --encryption-config FILE",
+                    "with --k8s: the API server's EncryptionConfiguration, to\n\
+                     decrypt aescbc, aesgcm and secretbox values (without it, or for KMS,\n\
+                     a changed encrypted object is listed with why its diff is not shown)",
+                ),
                 Item::Opt(
                     "  -w, --write-out FORMAT",
                     "simple or json [default: simple]",
@@ -86,14 +129,27 @@ files under TMPDIR.",
                  does, without quotes), then `summary: ...` and `hashkv: equal|different ...`. json: one\n\
                  object with `changes` (key, change, and each side's createRevision, modRevision,\n\
                  version, lease), `added`, `removed`, `changed`, `same`, and `a`/`b` with name,\n\
-                 revision, keys and hashkv {hash, compactRevision, hashRevision}.",
+                 revision, keys and hashkv {hash, compactRevision, hashRevision}.\n\
+                 \n\
+                 --k8s simple: an object is `added|removed|changed<TAB>RESOURCE<TAB>[NAMESPACE/]NAME`\n\
+                 (RESOURCE as in the key: deployments, crontabs.stable.example.com), a changed one\n\
+                 followed by its unified diff (`--- a/KEY @ MODREV`, `+++ b/KEY @ MODREV`, hunks)\n\
+                 or a `# not shown: WHY` line; keys outside the layout as without --k8s. The summary\n\
+                 adds `N changed only in server-set fields or their lease (not listed)`. --k8s json: each change also has\n\
+                 resource, group, namespace (null when cluster-scoped) and name (for objects),\n\
+                 diff (text or null) and notShown (why, when the diff cannot be shown); the\n\
+                 object also has serverFieldsOnly (objects changed only in server-set fields or\n\
+                 their lease, not listed).",
             )],
         ),
         Section::titled(
             "EXIT CODES",
             0,
             &[
-                Item::Code("0", "same: no key added, removed or changed"),
+                Item::Code(
+                    "0",
+                    "same: no key added, removed or changed (--k8s: besides server-set fields)",
+                ),
                 Item::Code("1", "different"),
                 Item::Code(
                     "2",
@@ -110,6 +166,7 @@ files under TMPDIR.",
         "etcd-snap-diff --rev-a 1200 snap.db",
         "age -d -i key.txt old.db.zst.age | zstd -dc | etcd-snap-diff - new.db -w json",
         "etcd-snap-diff -i key.txt old.db.zst.age new.db.zst.age --prefix /registry/deployments/",
+        "etcd-snap-diff --k8s last-night.db tonight.db --encryption-config enc.yaml",
     ],
 };
 
@@ -126,6 +183,10 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut prefix = None;
     let mut format = FormatFlag::default();
     let mut input_flags = InputFlags::default();
+    let mut k8s = false;
+    let mut keep_server_fields = false;
+    let mut k8s_prefix: Option<String> = None;
+    let mut encryption_config = None;
     while let Some(opt) = args.next_opt()? {
         if format.take(&opt, &mut args)? || input_flags.take(&opt, &mut args)? {
             continue;
@@ -148,6 +209,18 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             "rev-a" => rev_a = Some(revision(&opt, &args.value(&opt)?)?),
             "rev-b" => rev_b = Some(revision(&opt, &args.value(&opt)?)?),
             "prefix" => prefix = Some(args.value(&opt)?),
+            "k8s" => k8s = args.bool_value(&opt)?,
+            "keep-server-fields" => keep_server_fields = args.bool_value(&opt)?,
+            "k8s-prefix" => {
+                let p = args.value(&opt)?;
+                if !p.starts_with('/') {
+                    return Err(Error::usage(format!(
+                        "--k8s-prefix: {p:?} does not start with '/' (the API server's default is /registry)"
+                    )));
+                }
+                k8s_prefix = Some(p);
+            }
+            "encryption-config" => encryption_config = Some(PathBuf::from(args.value(&opt)?)),
             _ => return PAGE.shared_flag(&opt, &mut args).map(Parsed::Exit),
         }
     }
@@ -158,6 +231,19 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             ))
         }
         f => f,
+    };
+    let k8s = match k8s {
+        true => Some(K8sOptions {
+            prefix: k8s_prefix.unwrap_or_else(|| k8s_registry::DEFAULT_PREFIX.to_string()),
+            keep_server_fields,
+            encryption_config,
+        }),
+        false if keep_server_fields || k8s_prefix.is_some() || encryption_config.is_some() => {
+            return Err(Error::usage(
+                "--keep-server-fields, --k8s-prefix and --encryption-config compare Kubernetes objects: add --k8s",
+            ))
+        }
+        false => None,
     };
     let mut inputs = inputs.into_iter();
     let (a, b) = match (inputs.next(), inputs.next()) {
@@ -188,6 +274,7 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
         format,
         identities: input_flags.identities,
         skip_hash_check: input_flags.skip_hash_check,
+        k8s,
     })))
 }
 
@@ -224,6 +311,12 @@ mod tests {
         assert_eq!(o.format, Format::Json);
         let o = run(&["--rev-a", "3", "-"]).unwrap();
         assert_eq!((o.a, o.b), (None, None));
+        assert_eq!(o.k8s, None);
+        let o = run(&["a", "b", "--k8s", "--keep-server-fields", "--k8s-prefix=/k"]).unwrap();
+        let k = o.k8s.unwrap();
+        assert_eq!((k.prefix.as_str(), k.keep_server_fields), ("/k", true));
+        let o = run(&["a", "b", "--k8s"]).unwrap();
+        assert_eq!(o.k8s.unwrap().prefix, "/registry");
         for bad in [
             &["-", "-"][..],
             &["a.db"],
@@ -233,6 +326,9 @@ mod tests {
             &["a", "b", "--rev-b", "x"],
             &["a", "b", "-w", "table"],
             &["a", "b", "--nope"],
+            &["a", "b", "--keep-server-fields"],
+            &["a", "b", "--encryption-config", "e.yaml"],
+            &["a", "b", "--k8s", "--k8s-prefix", "registry"],
         ] {
             let e = run(bad).unwrap_err();
             assert_eq!(e.code, etcd_common::ExitCode::Usage, "{bad:?}: {e}");

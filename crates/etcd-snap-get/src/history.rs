@@ -4,9 +4,9 @@
 //! an object looked like before an incident and how it changed. The revisions come from
 //! `etcd_db::history` (the same bounds etcd uses: a revision below the compact revision is gone);
 //! each version is decoded like any object ([`crate::object`]) and consecutive versions are
-//! compared as YAML with a unified diff (the `similar` crate). There is no time column: etcd
-//! stores no time with a revision, and a revision log that would map revisions to times does
-//! not exist yet.
+//! compared as YAML with a unified diff (`k8s_registry::object`, shared with
+//! `etcd-snap-diff --k8s`). There is no time column: etcd stores no time with a revision, and a
+//! revision log that would map revisions to times does not exist yet.
 
 use crate::cli::{Options, Output, Query};
 use crate::object::{self, Decoded};
@@ -272,16 +272,7 @@ fn render_version(
 /// `bytes` as lines of text, each escaped (control characters, invalid UTF-8), each ending in a
 /// newline.
 fn escaped_lines(bytes: &[u8]) -> String {
-    let mut out = String::new();
-    if bytes.is_empty() {
-        return out;
-    }
-    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    for line in body.split(|b| *b == b'\n') {
-        out.push_str(&escape_bytes(line));
-        out.push('\n');
-    }
-    out
+    k8s_registry::object::escaped_lines(bytes, escape_bytes)
 }
 
 /// The unified diff from the version before `i` (nothing before the first, or after a deletion)
@@ -307,16 +298,7 @@ fn diff(history: &History, versions: &[Version], i: usize) -> Option<String> {
     } else {
         format!("{key} @ {}", stored.revision)
     };
-    if old == new {
-        return None;
-    }
-    Some(
-        similar::TextDiff::from_lines(old, new)
-            .unified_diff()
-            .context_radius(3)
-            .header(&old_name, &new_name)
-            .to_string(),
-    )
+    k8s_registry::object::unified_diff(old, new, &old_name, &new_name)
 }
 
 /// One header line per revision: `revision R EVENT (version V, N bytes)`.

@@ -1,84 +1,13 @@
-//! A stored value turned into the manifest `kubectl apply` takes: protobuf decoded by
-//! k8s-codec, JSON passed through, then server-set fields stripped (or kept, with
-//! `metadata.resourceVersion` filled from the key's mod revision as the API server does).
-//! Encrypted values are decrypted with the user's `EncryptionConfiguration` when given; those
-//! that cannot be, and undecodable values, are reported, never printed mangled.
+//! A stored value turned into the manifest `kubectl apply` takes (`k8s_registry::object`: protobuf
+//! decoded, JSON passed through, server-set fields stripped or kept, encrypted values decrypted
+//! with the user's `EncryptionConfiguration` when given), and printed as kubectl prints it: YAML,
+//! JSON, or a list written one object at a time.
 
-use k8s_registry::{Encryption, EncryptionConfig, ValueFormat};
 use serde_json::Value;
 
-/// What a stored value can be turned into.
-#[derive(Debug)]
-pub enum Decoded {
-    /// The object.
-    Object(Value),
-    /// Encrypted at rest: needs the API server's keys.
-    Encrypted(Encryption),
-    /// Not something this tool can show as an object; why.
-    Undecodable(String),
-}
-
-/// Like [`decode`], but an encrypted value is first decrypted with the user's
-/// `EncryptionConfiguration` when one is given (`--encryption-config`): `key` is the value's
-/// etcd key (aesgcm authenticates it), `prefix` the API server's `--etcd-prefix`. A value that
-/// cannot be decrypted (KMS, unknown or wrong key) is not shown, with the reason in one line.
-pub fn decode_with(
-    value: &[u8],
-    key: &[u8],
-    prefix: &str,
-    mod_revision: i64,
-    keep_server_fields: bool,
-    config: Option<&EncryptionConfig>,
-) -> Decoded {
-    let Some(config) =
-        config.filter(|_| matches!(ValueFormat::of(value), ValueFormat::Encrypted(_)))
-    else {
-        return decode(value, mod_revision, keep_server_fields);
-    };
-    let (resource, group) =
-        k8s_registry::layout::parse(prefix, key).map_or(("", None), |l| (l.resource, l.group));
-    match config.decrypt(key, resource, group, value) {
-        Ok(plain) => decode(&plain, mod_revision, keep_server_fields),
-        Err(e) => Decoded::Undecodable(e.to_string()),
-    }
-}
-
-/// Decodes `value` and prepares it for output.
-pub fn decode(value: &[u8], mod_revision: i64, keep_server_fields: bool) -> Decoded {
-    let mut object = match ValueFormat::of(value) {
-        ValueFormat::Protobuf => match k8s_codec::decode_protobuf(value) {
-            Ok(v) => v,
-            Err(e) => {
-                return Decoded::Undecodable(format!("its protobuf value does not decode: {e}"))
-            }
-        },
-        ValueFormat::Json => match serde_json::from_slice::<Value>(value) {
-            Ok(v @ Value::Object(_)) => v,
-            Ok(_) => return Decoded::Undecodable("its JSON value is not an object".into()),
-            Err(e) => return Decoded::Undecodable(format!("its JSON value does not parse: {e}")),
-        },
-        ValueFormat::Encrypted(e) => return Decoded::Encrypted(e),
-        ValueFormat::Other => {
-            return Decoded::Undecodable(format!(
-                "its {} bytes are not a Kubernetes object (neither protobuf nor JSON)",
-                value.len()
-            ))
-        }
-    };
-    // Stored in a version no longer served (CRDs: v1beta1): printed as the API serves it.
-    k8s_registry::served::to_served(&mut object);
-    if keep_server_fields {
-        if let Some(Value::Object(meta)) = object.get_mut("metadata") {
-            meta.insert(
-                "resourceVersion".into(),
-                Value::String(mod_revision.to_string()),
-            );
-        }
-    } else {
-        k8s_codec::strip_server_fields(&mut object);
-    }
-    Decoded::Object(object)
-}
+/// The decoding (and server-set field stripping) is k8s-registry's, shared with
+/// `etcd-snap-diff --k8s`: one definition of what is shown.
+pub use k8s_registry::object::{decode, decode_with, to_yaml, Decoded};
 
 /// kubectl's list wrapper.
 pub fn list(items: Vec<Value>) -> Value {
@@ -104,15 +33,6 @@ pub fn to_json(value: &Value) -> String {
     String::from_utf8(out)
         .map(etcd_common::output::json::escape_controls)
         .unwrap_or_else(|_| "null\n".into())
-}
-
-/// YAML as kubectl prints it (k8s-codec's emitter), newline-terminated.
-pub fn to_yaml(value: &Value) -> String {
-    let mut text = k8s_codec::to_yaml(value);
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text
 }
 
 /// Writes what `to_yaml`/`to_json` of [`list`] print, one object at a time: a list of every
