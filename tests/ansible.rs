@@ -766,6 +766,14 @@ fn snapshot_status(file: &Path, args: &[&str]) -> Value {
 }
 
 /// The file names in `dir`, sorted.
+/// The backups in `dir` (without the `NAME.json` metadata etcd-backup writes beside each), sorted.
+fn backup_names(dir: &Path) -> Vec<String> {
+    file_names(dir)
+        .into_iter()
+        .filter(|n| !n.ends_with(".json"))
+        .collect()
+}
+
 fn file_names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -837,6 +845,8 @@ fn backup_from_the_first_healthy_member_with_retention_then_restore_from_a_share
     let mut expected = vec![
         old[1].clone(),
         new[0].clone(),
+        // its metadata (etcd-backup writes NAME.json beside every backup)
+        format!("{}.json", new[0]),
         other.to_string(),
         "README".to_string(),
     ];
@@ -1173,7 +1183,7 @@ fn a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_outpu
     // Backup as root with the password, then a restore (whose health wait logs in too).
     let out = hosts.playbook("backup.yml", &vault_args);
     assert!(out.success(), "{}\n{}", out.stdout, out.stderr);
-    let stored = file_names(&backups);
+    let stored = backup_names(&backups);
     assert_eq!(stored.len(), 1, "{stored:?}");
     let mut args = vault_args.clone();
     let snapshot = format!(
@@ -1248,7 +1258,7 @@ fn a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_outpu
         out.stdout
     );
     assert!(!out.stdout.contains(&other) && !out.stderr.contains(&other));
-    assert_eq!(file_names(&backups).len(), 1);
+    assert_eq!(backup_names(&backups).len(), 1);
 }
 
 #[test]
@@ -1473,7 +1483,7 @@ fn install_from_the_release_tarball_then_back_up_with_the_installed_tools() {
     // backup.yml installs first (nothing to change) and backs up with the installed etcd-backup.
     hosts.etcdctl(&[0], &["put", "/app/installed", "from the tarball"]);
     hosts.playbook_ok("backup.yml", &[]);
-    let names = file_names(&backups);
+    let names = backup_names(&backups);
     assert_eq!(names.len(), 1, "{names:?}");
     let status = snapshot_status(&backups.join(&names[0]), &[]);
     assert!(status["totalKey"].as_u64().unwrap() >= 1, "{status}");

@@ -186,14 +186,59 @@ fn clean_env(cmd: &mut Command) {
     }
 }
 
-/// The names in `dir`, sorted.
+/// The names in `dir`, sorted, without the backups' metadata files (`NAME.json`, checked by
+/// [`metadata_matches_backups`]).
 fn names(dir: &Path) -> Vec<String> {
+    all_names(dir)
+        .into_iter()
+        .filter(|n| !is_metadata(n))
+        .collect()
+}
+
+/// Every name in `dir`, sorted.
+fn all_names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     v.sort();
     v
+}
+
+/// Whether `name` is a backup's metadata file (`etcd-...db.zst[.age].json`).
+fn is_metadata(name: &str) -> bool {
+    name.starts_with("etcd-")
+        && (name.ends_with(".db.zst.json") || name.ends_with(".db.zst.age.json"))
+}
+
+/// Each backup of cluster `cid` in `dir` has its `NAME.json` (with its name, cluster ID and the
+/// revision of its name) and no `NAME.json` is left without its backup.
+#[track_caller]
+fn metadata_matches_backups(dir: &Path, cid: &str) {
+    let all = all_names(dir);
+    for n in &all {
+        if let Some(backup) = n.strip_suffix(".json").filter(|_| is_metadata(n)) {
+            assert!(
+                all.iter().any(|b| b == backup),
+                "{n} outlived its backup: {all:?}"
+            );
+        } else if parse_name(n, cid, "db.zst.age").is_some()
+            || parse_name(n, cid, "db.zst").is_some()
+        {
+            let meta = dir.join(format!("{n}.json"));
+            let text =
+                fs::read_to_string(&meta).unwrap_or_else(|e| panic!("{}: {e}", meta.display()));
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(v["backup"], n.as_str(), "{text}");
+            assert_eq!(v["clusterId"], cid, "{text}");
+            let stored = fs::read(dir.join(n)).unwrap();
+            assert_eq!(
+                v["storedBytes"].as_u64(),
+                Some(stored.len() as u64),
+                "{text}"
+            );
+        }
+    }
 }
 
 /// `etcd-<cid>-<YYYYmmddTHHMMSSZ>-r<rev>.<ext>` → (timestamp, revision), or `None`.
@@ -351,6 +396,42 @@ fn local_backup_of_a_kubeadm_tls_member_is_named_by_cluster_and_revision_and_res
     assert_eq!(ours["totalKey"], theirs["totalKey"], "etcdutl's key count");
     assert_eq!(ours["hash"], theirs["hash"], "etcdutl's hash");
     assert_eq!(snap_status(&db, None)["liveKeys"].as_u64(), Some(5));
+
+    // NAME.json beside it: what a restore needs to choose it, without reading it.
+    let meta_path = node.dest().join(format!("{name}.json"));
+    assert_eq!(
+        fs::metadata(&meta_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let meta: Value = serde_json::from_str(&fs::read_to_string(&meta_path).unwrap()).unwrap();
+    assert_eq!(meta["backup"], name.as_str());
+    assert_eq!(meta["clusterId"], cid.as_str());
+    assert_eq!(meta["revision"].as_u64(), Some(rev));
+    assert_eq!(meta["liveKeys"].as_u64(), Some(5));
+    assert_eq!(meta["encrypted"], true);
+    assert_eq!(meta["verification"], "pipe");
+    assert_eq!(meta["snapshotTime"].as_str().unwrap().len(), 20, "{meta}");
+    assert_eq!(
+        meta["storedBytes"].as_u64(),
+        Some(fs::metadata(&file).unwrap().len())
+    );
+    let sha = sh(r#"sha256sum < "$1" | cut -c1-64"#, &[&file]);
+    assert_eq!(
+        meta["sha256"],
+        sha.trim(),
+        "the SHA-256 of the stored bytes"
+    );
+    assert_eq!(
+        meta["k8s"]["objects"].as_u64(),
+        Some(0),
+        "no /registry keys: {meta}"
+    );
+    assert_eq!(
+        meta["save"]["revision"].as_u64(),
+        Some(rev),
+        "etcd-snap-save's report"
+    );
+    metadata_matches_backups(&node.dest(), &cid);
 }
 
 #[test]
@@ -397,6 +478,7 @@ fn identity_mode_reads_back_and_no_encrypt_stores_verified_zstd() {
     sh(r#"zstd -dc "$1" > "$2""#, &[&zst, &db]);
     assert_eq!(etcdutl_status(&db)["revision"].as_u64(), Some(rev));
     assert_eq!(names(&node.dest()).len(), 2);
+    metadata_matches_backups(&node.dest(), &cid);
 }
 
 #[test]
@@ -409,6 +491,7 @@ fn ssh_destination_stores_verifies_and_prunes_on_the_remote_host() {
     let cid = node.cluster_id();
     let old = format!("etcd-{cid}-{}-r1.db.zst.age", stamp(3 * 86400));
     fs::write(remote_dir.join(&old), "an old backup").unwrap();
+    fs::write(remote_dir.join(format!("{old}.json")), "{}").unwrap();
 
     // etcd-backup -r age1... --ssh-opts '-p PORT -i KEY ...' --keep 1 root@127.0.0.1:/srv/etcd
     let out = node
@@ -420,6 +503,12 @@ fn ssh_destination_stores_verifies_and_prunes_on_the_remote_host() {
     assert!(out.success(), "{out:?}\nsshd log:\n{}", sshd.log_tail());
     let stored = names(&remote_dir);
     assert_eq!(stored.len(), 1, "the old backup is pruned: {stored:?}");
+    assert_eq!(
+        all_names(&remote_dir),
+        vec![stored[0].clone(), format!("{}.json", stored[0])],
+        "the old backup's metadata is pruned with it, the new one's is written"
+    );
+    metadata_matches_backups(&remote_dir, &cid);
     assert_eq!(out.stdout, format!("{dest}/{}\n", stored[0]));
     assert!(out.stderr.contains(&format!("deleted {dest}/{old}")));
 
@@ -531,6 +620,10 @@ fn retention_by_count_keeps_the_newest_and_touches_only_this_clusters_backups() 
     for n in older.iter().chain(&unrelated).chain([&leftover]) {
         fs::write(node.dest().join(n), "x").unwrap();
     }
+    // Their metadata files go with them.
+    for n in &older {
+        fs::write(node.dest().join(format!("{n}.json")), "{}").unwrap();
+    }
 
     // etcd-backup -r age1... --keep 3 DIR
     let out = node
@@ -548,9 +641,19 @@ fn retention_by_count_keeps_the_newest_and_touches_only_this_clusters_backups() 
     );
     let new = out.stdout.trim().rsplit('/').next().unwrap().to_string();
     let mut expected: Vec<String> = unrelated.to_vec();
-    expected.extend([new, older[3].clone(), older[2].clone()]);
+    expected.extend([new.clone(), older[3].clone(), older[2].clone()]);
     expected.sort();
     assert_eq!(names(&node.dest()), expected);
+    let mut metadata: Vec<String> = [&new, &older[3], &older[2]]
+        .iter()
+        .map(|n| format!("{n}.json"))
+        .collect();
+    metadata.sort();
+    let left: Vec<String> = all_names(&node.dest())
+        .into_iter()
+        .filter(|n| is_metadata(n))
+        .collect();
+    assert_eq!(left, metadata, "pruned with their backups");
 }
 
 #[test]
@@ -1309,6 +1412,15 @@ fn help_documents_every_flag_variable_and_exit_code() {
         "--metrics-file",
         "ETCD_BACKUP_PROVE",
         "ETCD_BACKUP_METRICS_FILE",
+        "--keep-daily",
+        "--keep-weekly",
+        "--keep-monthly",
+        "ETCD_BACKUP_KEEP_DAILY",
+        "ETCD_BACKUP_KEEP_WEEKLY",
+        "ETCD_BACKUP_KEEP_MONTHLY",
+        "s3://BUCKET/PREFIX",
+        "NAME.json",
+        "etcd_backup_last_success_timestamp_seconds",
         "\n  1  --prove",
         "ETCDCTL_PASSWORD",
         "ServerAliveInterval=15",
@@ -1439,6 +1551,27 @@ fn systemd_units_verify_cleanly_and_the_service_is_sandboxed() {
         "ReadWritePaths= ({rw}) must allow ETCD_BACKUP_DEST ({})",
         env["ETCD_BACKUP_DEST"]
     );
+    // The example metrics file (commented out in the env file) is writable, by rename: its
+    // directory is listed.
+    let env_text = fs::read_to_string(example("systemd/etcd-backup.env")).unwrap();
+    let metrics = env_text
+        .lines()
+        .find_map(|l| l.strip_prefix("#ETCD_BACKUP_METRICS_FILE="))
+        .expect("the env file shows ETCD_BACKUP_METRICS_FILE");
+    let metrics_dir = Path::new(metrics).parent().unwrap().to_str().unwrap();
+    assert!(
+        unit_values(&unit, "ReadWritePaths")
+            .iter()
+            .any(|p| p.trim_start_matches('-') == metrics_dir),
+        "ReadWritePaths= ({rw}) must allow {metrics_dir}"
+    );
+    // Object storage credentials: a separate, optional environment file, none in the unit.
+    assert!(unit_values(&unit, "EnvironmentFile")
+        .iter()
+        .any(|f| f == "-/etc/etcd-backup/object-store.env"));
+    assert!(
+        !unit.contains("AWS_SECRET_ACCESS_KEY=") && !unit.contains("AZURE_STORAGE_ACCOUNT_KEY=")
+    );
     let timer = fs::read_to_string(example("systemd/etcd-backup.timer")).unwrap();
     assert_eq!(unit_values(&timer, "OnCalendar"), ["*-*-* 03:17:00"]);
     // No core dumps: the tools hold passwords, decrypted pages and age identities in memory.
@@ -1454,10 +1587,16 @@ fn systemd_exec_start_with_the_example_environment_file_backs_up() {
     let mut argv: Vec<String> = exec[0].split_whitespace().map(str::to_string).collect();
     assert_eq!(argv[0], "/usr/local/bin/etcd-backup");
     argv[0] = script("etcd-backup").display().to_string();
+    // The settings, and (optional, '-') the object storage credentials, which the example does
+    // not use: every active line of object-store.env is a comment.
     assert_eq!(
         unit_values(&unit, "EnvironmentFile"),
-        ["/etc/etcd-backup/etcd-backup.env"]
+        [
+            "/etc/etcd-backup/etcd-backup.env",
+            "-/etc/etcd-backup/object-store.env"
+        ]
     );
+    assert!(env_file(&example("systemd/object-store.env")).is_empty());
 
     // The example environment file, with this machine's paths in place of the node's.
     let mut env = env_file(&example("systemd/etcd-backup.env"));
@@ -2012,7 +2151,10 @@ fn two_runs_started_together_one_succeeds_the_other_exits_5_every_time() {
         let left = names(&node.dest());
         assert_eq!(left.len(), 1, "round {round}: {left:?}");
         assert!(left[0].ends_with(".db.zst"), "round {round}: {left:?}");
+        // The next round may get the same name (same second, same revision): clear it and its
+        // metadata, which the winner wrote and the loser did not touch.
         fs::remove_file(node.dest().join(&left[0])).unwrap();
+        fs::remove_file(node.dest().join(format!("{}.json", left[0]))).unwrap();
     }
     eprintln!("20 rounds in {:.1?}", started.elapsed());
 }

@@ -527,6 +527,62 @@ fn corrupt_snapshot_is_refused_before_anything_moves() {
 }
 
 #[test]
+fn a_backup_on_object_storage_is_streamed_from_its_url_and_a_corrupt_one_refused() {
+    let node = Node::new();
+    let _kubelet = node.kubelet();
+    node.wait_ready();
+    let (backup, key, backup_rev) = load_and_back_up(&node);
+    let key = key.to_str().unwrap();
+    let s3 = support::S3Server::rclone();
+    let object = "etcd/snap.db.zst.age";
+    let url = s3.url(object);
+    ours("etcd-snap-store")
+        .envs(s3.env())
+        .args(["put", &url])
+        .stdin_file(&backup)
+        .run()
+        .succeeds();
+    let restore = |args: &[&str]| {
+        let mut cmd = Tool::new(script("kubeadm-restore"));
+        cmd.args(args).arg("--no-crictl").envs(s3.env());
+        node.run_restore(cmd, args)
+    };
+    let manifests_before = node.manifest_bytes();
+
+    // Dry run: the stream is printed, nothing staged, nothing changed.
+    let dry = restore(&["-i", key, &url]);
+    assert_eq!(dry.code, 0, "dry run failed");
+    assert!(
+        dry.stdout.contains(&format!(
+            "$ etcd-snap-store cat {url} | etcd-snap-restore - --data-dir"
+        )),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(node.manifest_bytes(), manifests_before);
+
+    // An object rewritten behind our back: exit 4 before anything moves.
+    let good = s3.read_object(object);
+    let mut bad = good.clone();
+    bad[100] ^= 1;
+    s3.rewrite_object(object, &bad);
+    let out = restore(&["--yes", "-i", key, &url]);
+    assert_eq!(out.code, 4, "a corrupt object must exit 4");
+    assert!(out.stderr.contains("nothing was changed"), "{}", out.stderr);
+    assert_eq!(node.manifest_bytes(), manifests_before);
+    assert_eq!(node.ls("var/lib"), ["etcd"]);
+
+    // The good object: restored, streamed, no file of it anywhere under the node.
+    s3.rewrite_object(object, &good);
+    let out = restore(&["--yes", "-i", key, &url]);
+    assert_eq!(out.code, 0, "restore from the URL failed");
+    assert_eq!(node.registry_keys(), backup_keys(), "not the backup's data");
+    assert_eq!(node.revision(), backup_rev + K8S_BUMP);
+    assert_eq!(node.readyz().0, "200");
+    assert_eq!(node.manifest_bytes(), manifests_before);
+}
+
+#[test]
 fn etcd_not_coming_back_times_out_with_rollback_steps() {
     let node = Node::new();
     let kubelet = node.kubelet();

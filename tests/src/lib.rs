@@ -39,12 +39,16 @@ pub fn bin_dir() -> PathBuf {
     dir
 }
 
-/// The workspace's binaries, as the scripts call them through `PATH`.
-pub const TOOLS: [&str; 4] = [
+/// The workspace's binaries, as the scripts call them through `PATH` (etcd-backup's retention
+/// and object storage, and restores from a URL, call etcd-snap-store; its `--follow` mode calls
+/// etcd-snap-log).
+pub const TOOLS: [&str; 6] = [
     "etcd-health",
     "etcd-snap-save",
     "etcd-snap-status",
     "etcd-snap-restore",
+    "etcd-snap-store",
+    "etcd-snap-log",
 ];
 
 /// The path of one workspace binary.
