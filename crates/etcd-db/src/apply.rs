@@ -140,7 +140,9 @@ impl Applier {
                     .map_err(|e| format!("the last key of the key bucket: {e}"))?
                     .main
             }
-            None => 0,
+            // An empty key bucket: etcd stands at its initial revision 1, which holds no event,
+            // so the first write it makes is revision 2.
+            None => 1,
         };
         Ok(Applier {
             editor,

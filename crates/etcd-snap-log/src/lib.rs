@@ -179,7 +179,9 @@ pub async fn run(options: &Options) -> Result<ExitCode> {
             ))
         }
         (Some(last), _) => last + 1,
-        (None, Some(r)) => r,
+        // No event ever has revision 1 (an empty store's initial revision): a log from an empty
+        // snapshot (revision 0) or from --from-rev 1 starts at the first revision a write makes.
+        (None, Some(r)) => r.max(2),
         (None, None) => {
             return Err(Error::usage(
                 "the directory holds no log yet: give --from-rev N or --from-snapshot FILE",

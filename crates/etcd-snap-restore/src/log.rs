@@ -170,6 +170,9 @@ pub fn plan(
             ),
         ));
     }
+    // An empty store is at revision 1 (etcd's initial revision, which holds no event) although
+    // its snapshot shows 0: a log from such a snapshot starts at 2.
+    let snap_rev = snap_rev.max(1);
     if first > snap_rev.saturating_add(1) {
         return Err(Error::new(
             ExitCode::Integrity,

@@ -527,3 +527,44 @@ fn a_layered_log_on_stdin_and_a_time_before_the_log() {
         "{v}"
     );
 }
+
+/// An empty cluster's snapshot shows revision 0 while etcd stands at revision 1, which holds no
+/// event: the follower started from that snapshot logs from revision 2, and the restore accepts
+/// that log as starting right after the snapshot.
+#[test]
+fn a_log_from_an_empty_clusters_snapshot() {
+    let version = Version::V3_6;
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::builder(version).start();
+    let snap = dir.path().join("empty.db");
+    let out = cluster
+        .etcdctl()
+        .args(["snapshot", "save", &s(&snap)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "snapshot save: {out:?}");
+    let log_dir = dir.path().join("log");
+    fs::create_dir(&log_dir).unwrap();
+    let endpoint = cluster.endpoints()[0].clone();
+    let follower = Tool::new("etcd-snap-log")
+        .args(["--endpoints", &endpoint, "--from-snapshot", &s(&snap)])
+        .args(["-o", &s(&log_dir), "--until-rev", "3", "--quiet"])
+        .spawn();
+    let gw = cluster.gateway();
+    assert_eq!(gw.put(b"/first", b"1"), 2);
+    assert_eq!(gw.put(b"/second", b"2"), 3);
+    follower.finish(Some(Duration::from_secs(60))).succeeds();
+    let info = etcd_revlog::verify_dir(&log_dir).unwrap();
+    assert_eq!((info.first_revision, info.last_revision), (2, 3));
+
+    let prepared = Cluster::builder(version).prepare();
+    let data_dir = prepared.cluster().data_dir(0);
+    let mut args = vec![s(&snap), "--data-dir".into(), s(&data_dir)];
+    args.extend(member_args(&prepared));
+    args.extend(["--log".to_string(), s(&log_dir)]);
+    Tool::new(RESTORE).args(&args).run().succeeds();
+    let restored = prepared.start();
+    let kvs = dump_at(restored.etcdctl(), 3);
+    let keys: Vec<&str> = kvs.iter().map(|kv| kv["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, [base64(b"/first"), base64(b"/second")]);
+}
