@@ -15,6 +15,7 @@ use crate::layout::{self, element_offset, BucketHeader};
 use crate::meta::{self, Meta, MetaProblem, MAX_PAGE_SIZE, META_PAGE_PREFIX, MIN_PAGE_SIZE};
 use crate::page::{Page, BUCKET_HEADER_SIZE, BUCKET_LEAF_FLAG};
 use crate::source::Source;
+pub use crate::source::Written;
 use crate::store::{IoStats, PageStore, ReadOptions};
 
 /// Largest number of branch levels followed from a bucket's root before the tree is declared corrupt
@@ -61,6 +62,16 @@ impl Db {
             .map_err(|e| Error::io("reading the size of the database file", e))?
             .len();
         Db::from_source(Source::File { file, len }, ReadOptions::default())
+    }
+
+    /// Opens a file that another thread is still writing front to back (a stream being spooled),
+    /// so that the checks and scans can run while it arrives: a read of bytes not yet written
+    /// waits for them (see [`Written`]). The size is not known until the writer is done, so a
+    /// database the stream cuts short fails with an I/O error (`UnexpectedEof`) on the first read
+    /// past the end, not [`Error::Truncated`]: open the whole file again with [`Db::from_file`]
+    /// for the exact error.
+    pub fn from_growing_file(file: std::fs::File, written: Arc<Written>) -> Result<Db> {
+        Db::from_source(Source::Growing { file, written }, ReadOptions::default())
     }
 
     /// Opens the editor's storage read-only, to read its meta pages (as [`Db::from_file`]).
@@ -460,5 +471,112 @@ impl Entry {
     /// bucket).
     pub fn page_id(&self) -> u64 {
         self.page_id
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod growing_tests {
+    //! A database read while another thread writes it: the same answers as the whole file, and
+    //! no wait past the writer's end.
+
+    use super::*;
+    use crate::build::{bucket_kv, bucket_value, kv, Builder};
+    use crate::meta::PGID_NO_FREELIST;
+    use std::io::Write;
+
+    /// A bucket of 3,000 keys with values of one to three pages (overflow runs), over several
+    /// levels of branch pages.
+    fn sample() -> Vec<u8> {
+        let mut b = Builder::new(4096);
+        let entries: Vec<_> = (0..3000u32)
+            .map(|i| {
+                let value = vec![(i % 251) as u8; 100 + (i as usize % 3) * 4096];
+                kv(format!("key{i:06}").as_bytes(), &value)
+            })
+            .collect();
+        let inner = b.tree(&entries, 8, 16).unwrap();
+        let root = b.leaf(&[bucket_kv(b"b", bucket_value(inner))]).unwrap();
+        b.finish(root, PGID_NO_FREELIST, 3)
+    }
+
+    /// A fresh read-write file with no name (created under a unique name, unlinked at once).
+    fn unnamed(tag: &str) -> std::fs::File {
+        let path = std::env::temp_dir().join(format!("bbolt-growing-{}-{tag}", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        file
+    }
+
+    /// Scans `db`, returning the check's errors and every entry's key and value length.
+    fn scanned(db: &Db) -> (Vec<String>, Vec<(Vec<u8>, usize)>) {
+        let mut seen = Vec::new();
+        let report = db.scan(DEFAULT_CHECK_LIMIT, &mut |event| {
+            if let crate::ScanEvent::Entry { entry, .. } = event {
+                seen.push((entry.key().to_vec(), entry.value().len()));
+            }
+        });
+        (
+            report.errors.iter().map(ToString::to_string).collect(),
+            seen,
+        )
+    }
+
+    /// Writes `img[..upto]` to `file` in uneven pieces, publishing each, then finishes.
+    fn write_slowly(mut file: &std::fs::File, img: &[u8], upto: usize, written: &Written) {
+        let mut at = 0;
+        let mut step = 1000;
+        while at < upto {
+            let end = (at + step).min(upto);
+            file.write_all(&img[at..end]).unwrap();
+            written.advance(end as u64);
+            at = end;
+            step = step * 3 / 2 % 300_000 + 777;
+            std::thread::yield_now();
+        }
+        written.finish();
+    }
+
+    #[test]
+    fn a_growing_file_reads_as_the_whole_file() {
+        let img = sample();
+        let want = scanned(&Db::from_bytes(img.clone()).unwrap());
+        assert!(want.0.is_empty(), "{:?}", want.0);
+        assert!(want.1.len() >= 3000, "{}", want.1.len());
+        let file = unnamed("whole");
+        let written = Arc::new(Written::new());
+        let got = std::thread::scope(|s| {
+            let reader = file.try_clone().unwrap();
+            let w = Arc::clone(&written);
+            let scan = s.spawn(move || scanned(&Db::from_growing_file(reader, w).unwrap()));
+            write_slowly(&file, &img, img.len(), &written);
+            scan.join().unwrap()
+        });
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_growing_file_cut_short_fails_instead_of_waiting() {
+        let img = sample();
+        for cut in [100, 4096 + 50, img.len() / 2, img.len() - 4096] {
+            let file = unnamed(&format!("cut-{cut}"));
+            let written = Arc::new(Written::new());
+            let got = std::thread::scope(|s| {
+                let reader = file.try_clone().unwrap();
+                let w = Arc::clone(&written);
+                let scan = s.spawn(move || Db::from_growing_file(reader, w).map(|db| scanned(&db)));
+                write_slowly(&file, &img, cut, &written);
+                scan.join().unwrap()
+            });
+            match got {
+                Err(e) => assert!(e.to_string().contains("end"), "cut at {cut}: {e}"),
+                Ok((errors, _)) => assert!(!errors.is_empty(), "cut at {cut}: no error"),
+            }
+        }
     }
 }

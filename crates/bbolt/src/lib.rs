@@ -59,7 +59,7 @@ pub mod write;
 
 pub use check::{CheckError, CheckReport, ScanEvent, Stats};
 pub use cursor::Entries;
-pub use db::{Bucket, Db, Entry, DEFAULT_CHECK_LIMIT, MAX_TREE_DEPTH};
+pub use db::{Bucket, Db, Entry, Written, DEFAULT_CHECK_LIMIT, MAX_TREE_DEPTH};
 pub use error::{Error, Result};
 pub use freelist::FREELIST_COUNT_OVERFLOW;
 pub use meta::{

@@ -9,7 +9,7 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// A read-only byte source of known length.
 #[derive(Debug)]
@@ -22,6 +22,14 @@ pub(crate) enum Source {
         io: Arc<dyn crate::write::Storage>,
         /// Its length when opened.
         len: u64,
+    },
+    /// A file another thread is still writing front to back (a snapshot being spooled): a read
+    /// waits until the bytes it wants are written, or fails once the writer is done without them.
+    Growing {
+        /// The file, open for reading.
+        file: File,
+        /// How far the writer has got.
+        written: Arc<Written>,
     },
     /// Bytes held in memory.
     Memory(Arc<[u8]>),
@@ -39,6 +47,8 @@ impl Source {
     pub(crate) fn len(&self) -> u64 {
         match self {
             Source::File { len, .. } | Source::Storage { len, .. } => *len,
+            // Not known until the writer is done; reads past the end fail then.
+            Source::Growing { .. } => u64::MAX,
             Source::Memory(b) => b.len() as u64,
             Source::Sparse { head, len } => (*len).max(head.len() as u64),
         }
@@ -48,6 +58,13 @@ impl Source {
     pub(crate) fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         match self {
             Source::File { file, .. } => file.read_exact_at(buf, offset),
+            Source::Growing { file, written } => {
+                let end = offset.checked_add(buf.len() as u64).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of data")
+                })?;
+                written.wait_for(end)?;
+                file.read_exact_at(buf, offset)
+            }
             Source::Storage { io, .. } => io.read_exact_at(buf, offset),
             Source::Memory(b) => {
                 let eof = || io::Error::new(io::ErrorKind::UnexpectedEof, "read past end of data");
@@ -84,5 +101,57 @@ impl Source {
         };
         self.read_exact_at(head, offset)?;
         Ok(n)
+    }
+}
+
+/// How many bytes of a [`Source::Growing`] file are written, and whether the writer is done: the
+/// writer calls [`Written::advance`] after each write that reached the file and [`Written::finish`]
+/// once (also when it fails: readers must never wait forever).
+#[derive(Debug, Default)]
+pub struct Written {
+    state: Mutex<(u64, bool)>,
+    more: Condvar,
+}
+
+impl Written {
+    /// Nothing written yet.
+    pub fn new() -> Written {
+        Written::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (u64, bool)> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The file now holds `bytes` bytes.
+    pub fn advance(&self, bytes: u64) {
+        let mut st = self.lock();
+        st.0 = st.0.max(bytes);
+        self.more.notify_all();
+    }
+
+    /// The writer is done: nothing more will be written.
+    pub fn finish(&self) {
+        let mut st = self.lock();
+        st.1 = true;
+        self.more.notify_all();
+    }
+
+    /// Waits until `end` bytes are written; an `UnexpectedEof` error when the writer finished
+    /// short of that.
+    fn wait_for(&self, end: u64) -> io::Result<()> {
+        let mut st = self.lock();
+        loop {
+            if st.0 >= end {
+                return Ok(());
+            }
+            if st.1 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "read past the end of the spooled stream",
+                ));
+            }
+            st = self.more.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! even if the process is killed), hashing it on the way, so memory stays flat whatever the size.
 //! The spool never grows past the size the database's own meta page declares (plus the trailer),
 //! so a stream that keeps going (nested zstd bombs, a crafted age file) cannot fill the temporary
-//! directory. Then bbolt's check, etcd-db's analysis, and what the caller reads from the database.
+//! directory. Then bbolt's check, etcd-db's analysis, and what the caller reads from the database;
+//! for a stream, the check and the analysis run while it is spooled (a read waits for its bytes).
 
 use crate::layers::declared::{self, Declared, Refusal};
 use crate::layers::decode::{self, Identity, Layer};
@@ -13,6 +14,7 @@ use crate::layers::trailer::{self, CopyError, Trailer};
 use crate::{Error, ExitCode, Result};
 use std::fs::File;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 /// Where a snapshot comes from and how to read it: what `open_verified` needs.
 #[derive(Debug, Clone, Copy)]
@@ -74,9 +76,46 @@ pub fn open_verified<T>(
             Ok::<_, Error>((analysis, read, trailer?, Vec::new()))
         })?,
         Input::Stream(stream) => {
-            let spooled = spool(stream, &identities, &name, spool_slack(skip))?;
-            let (analysis, read) = analyze(bbolt::Db::from_file(spooled.file), &name, then)?;
-            (analysis, read, spooled.trailer, spooled.layers)
+            let mut decoded = decode::peel(stream, &identities, &name)?;
+            let file = spool_file()?;
+            // The analysis runs while the stream is spooled, reading each page as soon as it is
+            // written (a snapshot's pages are mostly in file order), so that little is left to
+            // read once the stream ends. Its result counts only if the spooled file then opens as
+            // a database; on any failure the whole file is analysed again, the way a file is, so
+            // that every error is the one a file gets.
+            let written = Arc::new(bbolt::Written::new());
+            let early_file = file.try_clone().map_err(|e| read_failure(&name, &e))?;
+            let early_written = Arc::clone(&written);
+            let (copied, early) = std::thread::scope(|scope| {
+                let early = scope.spawn(move || {
+                    let db = bbolt::Db::from_growing_file(early_file, early_written).ok()?;
+                    etcd_db::analyze(&db).ok()
+                });
+                let copied = {
+                    // Also on an error or a panic: the analysis must never wait for more.
+                    let _finish = FinishOnDrop(&written);
+                    copy_to_spool(
+                        &mut decoded.reader,
+                        &decoded.layers,
+                        &file,
+                        &name,
+                        spool_slack(skip),
+                        &|n| written.advance(n),
+                    )
+                };
+                (copied, early.join().ok().flatten())
+            });
+            let trailer = copied?;
+            let db = bbolt::Db::from_file(file);
+            let (analysis, read) = match early {
+                Some(analysis) => {
+                    let db = open_error(db, &name)?;
+                    let read = then(&db, &name)?;
+                    (analysis, read)
+                }
+                None => analyze(db, &name, then)?,
+            };
+            (analysis, read, trailer, decoded.layers)
         }
     };
     match &trailer {
@@ -99,18 +138,32 @@ pub fn open_verified<T>(
     })
 }
 
-fn analyze<T>(
-    db: bbolt::Result<bbolt::Db>,
-    name: &str,
-    then: impl FnOnce(&bbolt::Db, &str) -> Result<T>,
-) -> Result<(etcd_db::Analysis, T)> {
-    let db = db.map_err(|e| match e {
+/// Marks a spool's [`bbolt::Written`] finished when dropped.
+struct FinishOnDrop<'a>(&'a bbolt::Written);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// The database, or the error for a file that does not open as one.
+fn open_error(db: bbolt::Result<bbolt::Db>, name: &str) -> Result<bbolt::Db> {
+    db.map_err(|e| match e {
         bbolt::Error::Io { .. } => Error::new(ExitCode::LocalIo, format!("{name}: {e}")),
         other => Error::new(
             ExitCode::Integrity,
             format!("{name}: not a valid snapshot: {other}"),
         ),
-    })?;
+    })
+}
+
+fn analyze<T>(
+    db: bbolt::Result<bbolt::Db>,
+    name: &str,
+    then: impl FnOnce(&bbolt::Db, &str) -> Result<T>,
+) -> Result<(etcd_db::Analysis, T)> {
+    let db = open_error(db, name)?;
     let analysis = etcd_db::analyze(&db).map_err(|e| db_error(name, e))?;
     let read = then(&db, name)?;
     Ok((analysis, read))
@@ -158,35 +211,63 @@ pub fn spool(
     slack: u64,
 ) -> Result<Spooled> {
     let mut decoded = decode::peel(stream, identities, name)?;
-    // Unnamed (O_TMPFILE, or created and unlinked at once) and 0600 whatever the umask.
-    let file = crate::layers::spool::unnamed_file().map_err(|e| {
-        Error::io(
-            "creating a temporary file to spool the snapshot (set TMPDIR?)",
-            &e,
-        )
-    })?;
-    let mut out = Declared::new(io::BufWriter::with_capacity(1 << 20, &file), slack);
-    let copied = trailer::copy_hashing(&mut decoded.reader, &mut out, &mut |_| true);
-    let refused = out.refusal();
-    drop(out);
-    let trailer = match copied {
-        Ok((_, trailer)) => trailer,
-        Err(CopyError::Read(e)) => return Err(decode::read_error(name, &decoded.layers, &e)),
-        Err(CopyError::Write(e)) => match refused {
-            // Not a database: what was spooled holds the meta pages, and opening it says why.
-            Some(Refusal::NoMeta) => Trailer::Absent,
-            Some(Refusal::Over { declared, slack }) => {
-                return Err(declared::too_long(name, declared, slack))
-            }
-            None => return Err(Error::io("writing the temporary spool file", &e)),
-        },
-        Err(CopyError::Stopped) => return Err(Error::new(ExitCode::Interrupted, "interrupted")),
-    };
+    let file = spool_file()?;
+    let trailer = copy_to_spool(
+        &mut decoded.reader,
+        &decoded.layers,
+        &file,
+        name,
+        slack,
+        &|_| {},
+    )?;
     Ok(Spooled {
         file,
         trailer,
         layers: decoded.layers,
     })
+}
+
+/// An unnamed (`O_TMPFILE`, or created and unlinked at once) temporary file, 0600 whatever the
+/// umask.
+fn spool_file() -> Result<File> {
+    crate::layers::spool::unnamed_file().map_err(|e| {
+        Error::io(
+            "creating a temporary file to spool the snapshot (set TMPDIR?)",
+            &e,
+        )
+    })
+}
+
+/// Copies the peeled stream into `file`, hashing it; `written` sees how many bytes the file holds
+/// after each write (the chunks are 1 MiB, so they go to the file unbuffered).
+fn copy_to_spool(
+    reader: &mut dyn Read,
+    layers: &[Layer],
+    file: &File,
+    name: &str,
+    slack: u64,
+    written: &dyn Fn(u64),
+) -> Result<Trailer> {
+    let mut out = Declared::new(file, slack);
+    let copied = trailer::copy_hashing(reader, &mut out, &mut |n| {
+        written(n);
+        true
+    });
+    let refused = out.refusal();
+    drop(out);
+    match copied {
+        Ok((_, trailer)) => Ok(trailer),
+        Err(CopyError::Read(e)) => Err(decode::read_error(name, layers, &e)),
+        Err(CopyError::Write(e)) => match refused {
+            // Not a database: what was spooled holds the meta pages, and opening it says why.
+            Some(Refusal::NoMeta) => Ok(Trailer::Absent),
+            Some(Refusal::Over { declared, slack }) => {
+                Err(declared::too_long(name, declared, slack))
+            }
+            None => Err(Error::io("writing the temporary spool file", &e)),
+        },
+        Err(CopyError::Stopped) => Err(Error::new(ExitCode::Interrupted, "interrupted")),
+    }
 }
 
 /// The error for a snapshot whose trailer does not match.

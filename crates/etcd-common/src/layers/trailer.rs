@@ -87,25 +87,34 @@ fn copy_chunks(
     to_hasher: &std::sync::mpsc::SyncSender<Vec<u8>>,
     returned: &std::sync::mpsc::Receiver<Vec<u8>>,
 ) -> Result<u64, CopyError> {
-    const CHUNK: usize = 1 << 20;
     let mut total = 0u64;
     loop {
         let mut buf = returned
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
         buf.resize(CHUNK, 0);
-        let n = loop {
-            match reader.read(&mut buf) {
-                Ok(n) => break n,
+        // A whole chunk for the hasher (fewer hand-offs: a pipe gives at most its buffer per
+        // read), but each piece is written as soon as it is read, while it is still in the CPU's
+        // cache: writing a whole cold MiB costs the kernel's copy into the page cache twice as
+        // much (measured: `cat F | dd bs=1M iflag=fullblock` 2.1 s of system time per GiB, 0.9 s
+        // with 128 KiB blocks).
+        let mut n = 0;
+        while n < CHUNK {
+            let end = (n + PIECE).min(CHUNK);
+            match reader.read(&mut buf[n..end]) {
+                Ok(0) => break,
+                Ok(k) => {
+                    writer.write_all(&buf[n..n + k]).map_err(CopyError::Write)?;
+                    n += k;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(CopyError::Read(e)),
             }
-        };
+        }
         if n == 0 {
             return Ok(total);
         }
         buf.truncate(n);
-        writer.write_all(&buf).map_err(CopyError::Write)?;
         total += n as u64;
         if to_hasher.send(buf).is_err() {
             return Err(CopyError::Read(io::Error::other(
@@ -151,24 +160,62 @@ impl Holdback {
 }
 
 /// Checks the trailer of a file of `len` bytes in place.
+///
+/// A second thread reads the file ahead while this one hashes, so the copy out of the page cache
+/// (about a fifth of the hash's time) is not on the hash's path: on a warm file this runs at the
+/// speed of SHA-256 alone. A few chunks of [`CHUNK`] bytes are in memory (see [`AHEAD`]).
 pub fn file_trailer(file: &File, len: u64) -> io::Result<Trailer> {
     if !has_trailer(len) {
         return Ok(Trailer::Absent);
     }
     let data_len = len - TRAILER_LEN;
+    let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(AHEAD);
+    let (give_back, returned) = std::sync::mpsc::channel::<Vec<u8>>();
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut offset = 0u64;
-    while offset < data_len {
-        let want = buf.len().min((data_len - offset) as usize);
-        file.read_exact_at(&mut buf[..want], offset)?;
-        hasher.update(&buf[..want]);
-        offset += want as u64;
-    }
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut offset = 0u64;
+            while offset < data_len {
+                let want = CHUNK.min(usize::try_from(data_len - offset).unwrap_or(CHUNK));
+                let mut buf = returned.try_recv().unwrap_or_default();
+                buf.resize(want, 0);
+                let read = file.read_exact_at(&mut buf, offset).map(|()| buf);
+                let failed = read.is_err();
+                // The hasher hung up (it failed): nothing left to do.
+                if to_hasher.send(read).is_err() || failed {
+                    return;
+                }
+                offset += want as u64;
+            }
+        });
+        // `chunks` is moved in, so that an early return hangs up on the reader before the join.
+        let hash_all = move |hasher: &mut Sha256| {
+            let mut hashed = 0u64;
+            while hashed < data_len {
+                let chunk = chunks
+                    .recv()
+                    .map_err(|_| io::Error::other("the reading thread stopped"))??;
+                hasher.update(&chunk);
+                hashed += chunk.len() as u64;
+                let _ = give_back.send(chunk);
+            }
+            Ok::<_, io::Error>(())
+        };
+        hash_all(&mut hasher)
+    })?;
     let mut stored = [0u8; 32];
     file.read_exact_at(&mut stored, data_len)?;
     Ok(compare(hasher.finalize().into(), stored))
 }
+
+/// The size of the chunks [`file_trailer`] reads and [`copy_hashing`] hands to its hasher.
+const CHUNK: usize = 1 << 20;
+/// The most [`copy_hashing`] reads (and then writes) at once: small enough to stay in the CPU's
+/// cache between the read and the write.
+const PIECE: usize = 128 << 10;
+/// How many chunks [`file_trailer`] reads ahead of the hash (one more is being read and one
+/// hashed).
+const AHEAD: usize = 4;
 
 fn compare(computed: [u8; 32], stored: [u8; 32]) -> Trailer {
     if computed == stored {
@@ -220,6 +267,37 @@ mod tests {
         let (_, trailer) = copy_hashing(&mut &data[..], &mut Vec::new(), &mut |_| true)
             .unwrap_or_else(|_| panic!("copy"));
         assert_eq!(trailer, Trailer::Absent);
+    }
+
+    #[test]
+    fn file_trailer_checks_files_of_many_chunks() {
+        // Several chunks and a partial one, so the read-ahead thread hands over more than it holds.
+        let data: Vec<u8> = (0..(3 * CHUNK + 4096) as u32)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let file_of = |bytes: &[u8]| {
+            let mut f = tempfile::tempfile().unwrap_or_else(|e| panic!("tempfile: {e}"));
+            std::io::Write::write_all(&mut f, bytes).unwrap_or_else(|e| panic!("write: {e}"));
+            f
+        };
+        let good = with_trailer(&data);
+        assert!(has_trailer(good.len() as u64));
+        let f = file_of(&good);
+        let want = hex(&Sha256::digest(&data));
+        assert_eq!(
+            file_trailer(&f, good.len() as u64).unwrap_or_else(|e| panic!("{e}")),
+            Trailer::Verified(want)
+        );
+        let mut bad = good.clone();
+        bad[2 * CHUNK + 7] ^= 1;
+        let f = file_of(&bad);
+        assert!(matches!(
+            file_trailer(&f, bad.len() as u64),
+            Ok(Trailer::Mismatch { .. })
+        ));
+        // The file is shorter than the length given: an error, not a hang.
+        let f = file_of(&good[..CHUNK]);
+        assert!(file_trailer(&f, good.len() as u64).is_err());
     }
 
     struct ChunkedReader<'a> {
