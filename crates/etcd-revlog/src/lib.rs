@@ -18,6 +18,20 @@ pub use format::{MAX_RECORD_BYTES, SEGMENT_SUFFIX};
 pub use read::{verify_dir, verify_stream, Reader};
 pub use write::{Writer, WriterOptions};
 
+/// An observation time (Unix nanoseconds) as RFC 3339 in UTC, as Go prints `time.RFC3339Nano`:
+/// the fraction's trailing zeros dropped. How every tool prints a log's times.
+pub fn rfc3339(nanos: i64) -> String {
+    let t = chrono::DateTime::from_timestamp_nanos(nanos);
+    let mut text = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let frac = t.timestamp_subsec_nanos();
+    if frac != 0 {
+        text.push('.');
+        text.push_str(format!("{frac:09}").trim_end_matches('0'));
+    }
+    text.push('Z');
+    text
+}
+
 use std::fmt;
 
 /// What one event did to its key.
@@ -172,5 +186,23 @@ impl std::error::Error for Error {}
 impl From<Error> for etcd_common::Error {
     fn from(e: Error) -> Self {
         etcd_common::Error::new(e.exit_code(), e.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(1_764_842_400_123_000_000),
+            "2025-12-04T10:00:00.123Z"
+        );
+        assert_eq!(
+            rfc3339(951_782_400_000_000_001),
+            "2000-02-29T00:00:00.000000001Z"
+        );
     }
 }

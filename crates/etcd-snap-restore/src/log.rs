@@ -381,11 +381,7 @@ pub fn parse_time(text: &str) -> std::result::Result<i64, String> {
         .ok_or_else(|| format!("--to-time: {text:?} is out of range"))
 }
 
-/// Unix nanoseconds as RFC 3339 UTC.
-pub fn rfc3339(nanos: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(nanos)
-        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
+pub use etcd_revlog::rfc3339;
 
 #[cfg(test)]
 mod tests {
@@ -396,6 +392,6 @@ mod tests {
         assert_eq!(parse_time("1970-01-01T00:00:01Z"), Ok(1_000_000_000));
         assert_eq!(parse_time("1970-01-01T01:00:01+01:00"), Ok(1_000_000_000));
         assert!(parse_time("yesterday").is_err());
-        assert_eq!(rfc3339(1_500_000_000), "1970-01-01T00:00:01.500Z");
+        assert_eq!(rfc3339(1_500_000_000), "1970-01-01T00:00:01.5Z");
     }
 }
