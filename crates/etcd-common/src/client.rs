@@ -246,7 +246,7 @@ pub async fn connect(endpoint: &Endpoint, cfg: &ConnConfig) -> Result<Client, Cl
         .connect_with_connector(connector)
         .await
         .map_err(|e| ClientError::new(FailureKind::Unreachable, error_chain(&e)))?;
-    let mut options = etcd_client::ConnectOptions::new();
+    let mut options = etcd_client::ConnectOptions::new().with_require_leader(cfg.require_leader);
     if let Some(creds) = &cfg.credentials {
         options = options.with_user(creds.name.clone(), creds.password.0.clone());
     }

@@ -165,6 +165,7 @@ impl ConnFlags {
             command_timeout,
             keepalive_time,
             keepalive_timeout,
+            require_leader: false,
         })
     }
 }
@@ -446,6 +447,11 @@ pub struct ConnConfig {
     pub keepalive_time: Duration,
     /// Deadline for a keepalive answer.
     pub keepalive_timeout: Duration,
+    /// Send etcd's `hasleader` metadata with every request (off unless a tool sets it): a
+    /// member cut off from the quorum then refuses requests and new watches, and cancels open
+    /// watches after a few election timeouts, with "etcdserver: no leader", instead of serving
+    /// a stale or silent answer. For long watches that must move to a healthy member.
+    pub require_leader: bool,
 }
 
 impl ConnConfig {
@@ -486,6 +492,7 @@ mod tests {
         assert_eq!(cfg.map(|c| c.endpoints[0].tls), Some(false));
         assert_eq!(cfg.map(|c| c.dial_timeout), Some(Duration::from_secs(2)));
         assert_eq!(cfg.map(|c| c.command_timeout), Some(Duration::from_secs(5)));
+        assert_eq!(cfg.map(|c| c.require_leader), Some(false));
     }
 
     #[test]

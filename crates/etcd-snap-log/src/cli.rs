@@ -1,6 +1,6 @@
 //! The command line of `etcd-snap-log`: flags, their variables, and `--help`.
 
-use etcd_common::args::{Args, Env, Opt};
+use etcd_common::args::{Args, Env, InputFlags, Opt};
 use etcd_common::conn::{ConnConfig, ConnFlags};
 use etcd_common::help::{self, code, Item, Page, Section};
 use etcd_common::{Error, Result};
@@ -43,6 +43,10 @@ pub struct Options {
     pub until_rev: Option<i64>,
     /// No summary or reconnect warnings on stderr.
     pub quiet: bool,
+    /// age identity files for an age-encrypted `--from-snapshot` (paths, never keys).
+    pub identities: Vec<String>,
+    /// Accept a `--from-snapshot` database without the SHA-256 trailer.
+    pub skip_hash_check: bool,
 }
 
 /// What the command line asks for.
@@ -79,7 +83,18 @@ docs/revision-log.md). `etcd-snap-restore --log` replays it on top of a snapshot
                 ),
                 Item::Opt(
                     "      --from-snapshot FILE",
-                    "start after the revision of this snapshot (raw or zstd)",
+                    "start after the revision of this snapshot (raw, zstd and/or\n\
+                     age, detected by content, as etcd-snap-status reads it)",
+                ),
+                Item::Opt(
+                    "  -i, --identity FILE",
+                    "age identity (AGE-SECRET-KEY-...) or ssh private key to decrypt\n\
+                     an age --from-snapshot; repeatable",
+                ),
+                Item::Opt(
+                    "      --skip-hash-check",
+                    "accept a --from-snapshot database without the SHA-256 trailer\n\
+                     (a db file copied from a data dir)",
                 ),
                 Item::Opt("      --until-rev R", "stop after logging revision R"),
                 Item::Opt(
@@ -117,9 +132,12 @@ FOLLOWING: one watch with progress notifications and fragmentation; a revision i
 complete (etcd sends a revision whole, or in fragments ending with a last one), stamped with the
 time it was observed. When the watch breaks (a member restarted, a leader change, a network
 error) the follower reconnects to any endpoint, retrying forever with back-off, and resumes at
-the next revision: none is lost or written twice. If etcd compacted past it the follower stops:
-exit 3, 'gap: compacted at N'. A revision is read, written and flushed before the next response
-is read: memory stays flat and a slow output slows the watch, never a queue.",
+the next revision: none is lost or written twice. Every request requires a leader (etcd's
+'hasleader'): a member cut off from the quorum refuses the watch, or cancels it within a few
+election timeouts, with 'no leader', and the follower warns and moves to another endpoint. If
+etcd compacted past the next revision the follower stops: exit 3, 'gap: compacted at N'. A
+revision is read, written and flushed before the next response is read: memory stays flat and
+a slow output slows the watch, never a queue.",
             )],
         ),
         Section::note(
@@ -139,11 +157,12 @@ directory fsynced and renamed) and exits 0: the log is complete up to the last r
                 code::USAGE,
                 Item::Code(
                     "3",
-                    "transient: no endpoint reachable at start, or 'gap: compacted at N'",
+                    "transient: no endpoint reachable (with a leader) at start, or 'gap: compacted at N'",
                 ),
                 Item::Code(
                     "4",
-                    "integrity: the log in DIR is damaged, or the snapshot is",
+                    "integrity: the log in DIR is damaged, or the snapshot is, or no -i key\n\
+                     decrypts the snapshot",
                 ),
                 Item::Code(
                     "5",
@@ -156,6 +175,7 @@ directory fsynced and renamed) and exits 0: the log is complete up to the last r
     ],
     examples: &[
         "etcd-snap-log --from-snapshot /var/backups/etcd/snap.db -o /var/backups/etcd/log",
+        "etcd-snap-log --from-snapshot snap.db.zst.age -i key.txt -o /var/backups/etcd/log",
         "etcd-snap-log -o /var/backups/etcd/log      # after a restart: continue",
         "etcd-snap-log --from-rev 1001 -o - | zstd | age -r age1... > log.zst.age",
     ],
@@ -200,8 +220,9 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
     let mut segment_age = Duration::from_secs(600);
     let mut until_rev = None;
     let mut quiet = false;
+    let mut input_flags = InputFlags::default();
     while let Some(opt) = args.next_opt()? {
-        if conn.take(&opt, &mut args)? {
+        if conn.take(&opt, &mut args)? || input_flags.take(&opt, &mut args)? {
             continue;
         }
         let long = match &opt {
@@ -270,14 +291,27 @@ pub fn parse(mut args: Args, env: &Env) -> Result<Parsed> {
             ))
         }
     };
+    if !matches!(start, Start::Snapshot(_))
+        && (!input_flags.identities.is_empty() || input_flags.skip_hash_check)
+    {
+        return Err(Error::usage(
+            "-i/--identity and --skip-hash-check are for --from-snapshot FILE: give it, or leave them out",
+        ));
+    }
+    let mut conn = conn.resolve(env)?;
+    // A member cut off from the quorum would keep the watch open and silent: with a leader
+    // required, etcd cancels it and the follower moves to a member that has one.
+    conn.require_leader = true;
     Ok(Parsed::Run(Box::new(Options {
-        conn: conn.resolve(env)?,
+        conn,
         output,
         start,
         segment_bytes,
         segment_age,
         until_rev,
         quiet,
+        identities: input_flags.identities,
+        skip_hash_check: input_flags.skip_hash_check,
     })))
 }
 

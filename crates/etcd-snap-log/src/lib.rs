@@ -6,7 +6,10 @@
 //! for the TTL of leases seen for the first time, write and flush, then read the next response.
 //! Nothing queues: a slow output slows the watch (HTTP/2 flow control holds etcd back), and the
 //! memory is one response and one revision. The next revision to write is the only state a
-//! reconnect needs: a new watch starts there, so no revision is lost or written twice.
+//! reconnect needs: a new watch starts there, so no revision is lost or written twice. Every
+//! request requires a leader (`ConnConfig::require_leader`): a member cut off from the quorum
+//! ends the watch with "no leader" rather than keeping it open and silent, and the follower
+//! moves to another endpoint.
 
 pub mod cli;
 
@@ -97,17 +100,24 @@ fn now_nanos() -> i64 {
         .unwrap_or(0)
 }
 
-/// The revision of a snapshot file, read and verified like every offline tool does.
-fn snapshot_revision(path: &std::path::Path) -> Result<i64> {
+/// The revision of a snapshot file, read and verified as etcd-snap-status does: raw, zstd
+/// and/or age (with the identity files of `-i`), detected by content.
+fn snapshot_revision(path: &std::path::Path, options: &Options) -> Result<i64> {
     let opened = etcd_common::snapshot::open_verified(
         etcd_common::snapshot::Source {
             input: Some(path),
-            identities: &[],
-            skip_hash_check: false,
+            identities: &options.identities,
+            skip_hash_check: options.skip_hash_check,
         },
         |_, _| Ok(()),
     )?;
     Ok(opened.analysis.status.revision)
+}
+
+/// Whether a failure is etcd's "no leader" (a member without a leader refusing or canceling a
+/// request that requires one): a reason to move to another endpoint, never to stop.
+fn is_no_leader(message: &str) -> bool {
+    message.to_ascii_lowercase().contains("no leader")
 }
 
 /// Connects to the first endpoint that answers, starting at `from`, and returns the client, the
@@ -152,7 +162,7 @@ pub async fn run(options: &Options) -> Result<ExitCode> {
     }
     let requested = match &options.start {
         Start::Revision(r) => Some(*r),
-        Start::Snapshot(path) => Some(snapshot_revision(path)? + 1),
+        Start::Snapshot(path) => Some(snapshot_revision(path, options)? + 1),
         Start::Continue => None,
     };
     let (mut client, mut at, cluster_id) = connect_any(options, 0).await?;
@@ -220,10 +230,18 @@ pub async fn run(options: &Options) -> Result<ExitCode> {
             }
             Broken::Retry(why) => {
                 let ep = &options.conn.endpoints[at].text;
-                f.warn(&format!(
-                    "Warning: watch on {ep} broke: {why}; reconnecting at revision {}",
-                    f.next
-                ));
+                if is_no_leader(&why) {
+                    f.warn(&format!(
+                        "Warning: {ep} has no leader (cut off from the quorum?): {why}; \
+                         reconnecting to another endpoint at revision {}",
+                        f.next
+                    ));
+                } else {
+                    f.warn(&format!(
+                        "Warning: watch on {ep} broke: {why}; reconnecting at revision {}",
+                        f.next
+                    ));
+                }
             }
         }
         // Reconnect to any endpoint, the next one first, until one answers or a signal.
