@@ -11,24 +11,97 @@ use protowire::{self as wire, Reader};
 /// Deepest message nesting accepted (CRD schemas nest deeply; garbage must not overflow the stack).
 pub const MAX_DEPTH: usize = 100;
 
-/// Decodes one message to its JSON value; `None` where Go's JSON would be `null` (a zero time, an
-/// empty raw extension), which callers omit.
+/// Estimated heap bytes of one JSON value in its parent (the size of a `serde_json::Value`).
+const VALUE_COST: usize = std::mem::size_of::<Value>();
+/// Estimated extra bytes of one object member: its key `String`, the key's heap block and its
+/// share of a B-tree node.
+const MEMBER_COST: usize = 64;
+/// Estimated bytes of the first B-tree node of a non-empty object (11 slots of key and value).
+const NODE_COST: usize = 640;
+/// Estimated JSON bytes allowed per input byte. Objects as the API server writes them (gogo writes
+/// every field it has, 2 bytes at least) cost at most 35 per byte among the vendored Go fixtures
+/// of 1 KiB and more (`real_objects_stay_well_within_the_budget`); a repeated field of empty
+/// items, each zero-filled to a tree, costs ~370 (a Pod of empty containers: 1 MiB took 373 MB)
+/// to ~1,900 (a NodeList of empty items: 1 MiB took 1.9 GB) and now fails.
+pub const BUDGET_PER_BYTE: usize = 128;
+/// Estimated JSON bytes allowed on top of that, for small objects whose zero-filled fields cost
+/// more than their few input bytes.
+pub const BUDGET_BASE: usize = 1 << 20;
+
+/// The limits of one object's decode, threaded through the recursion: nesting depth and an
+/// estimate of the memory the JSON made so far takes, bounded in proportion to the input
+/// (zero-filled fields make values that no input byte pays for). Not counted: string contents
+/// and embedded raw JSON, at most a few bytes (or, parsed, a small multiple) per input byte.
+#[derive(Debug)]
+pub struct Cx {
+    /// Current message nesting depth.
+    depth: usize,
+    /// Estimated bytes of JSON made so far.
+    spent: usize,
+    /// Bound on `spent`.
+    limit: usize,
+    /// Length of the input, for the error message.
+    input: usize,
+}
+
+impl Cx {
+    /// A context for decoding an object of `input` bytes.
+    pub fn new(input: usize) -> Self {
+        Cx {
+            depth: 0,
+            spent: 0,
+            limit: BUDGET_BASE.saturating_add(BUDGET_PER_BYTE.saturating_mul(input)),
+            input,
+        }
+    }
+
+    /// Accounts for `bytes` more of JSON, failing once the total passes the bound.
+    fn charge(&mut self, bytes: usize) -> Result<(), Error> {
+        self.spent = self.spent.saturating_add(bytes);
+        if self.spent > self.limit {
+            return Err(Error::malformed(format!(
+                "decoded object too large: more than {} bytes of JSON from {} input bytes \
+                 (hostile or corrupt data)",
+                self.limit, self.input
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs `f` one message level deeper.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, Error>) -> Result<T, Error> {
+        if self.depth >= MAX_DEPTH {
+            return Err(Error::malformed("messages nested too deeply"));
+        }
+        self.depth += 1;
+        let out = f(self);
+        self.depth -= 1;
+        out
+    }
+
+    /// Estimated JSON bytes made so far (for tests).
+    #[cfg(test)]
+    pub fn spent(&self) -> usize {
+        self.spent
+    }
+}
+
+/// Decodes one message, one level below the current one, to its JSON value; `None` where Go's
+/// JSON would be `null` (a zero time, an empty raw extension), which callers omit.
 pub fn message(
     schema: &Schema,
     index: usize,
     bytes: &[u8],
-    depth: usize,
+    cx: &mut Cx,
 ) -> Result<Option<Value>, Error> {
-    if depth > MAX_DEPTH {
-        return Err(Error::malformed("messages nested too deeply"));
-    }
-    let msg = schema.message(index);
-    match msg.special {
-        Special::None => Ok(Some(Value::Object(
-            object(schema, msg, bytes, depth)?.into_iter().collect(),
-        ))),
-        other => special_value(schema, msg, other, bytes, depth),
-    }
+    cx.nested(|cx| {
+        cx.charge(VALUE_COST)?;
+        let msg = schema.message(index);
+        match msg.special {
+            Special::None => Ok(Some(Value::Object(object(schema, msg, bytes, cx)?))),
+            other => special_value(schema, msg, other, bytes, cx),
+        }
+    })
 }
 
 /// Decodes an ordinary message to its JSON object (sorted keys), with inline fields merged.
@@ -36,7 +109,7 @@ pub fn object(
     schema: &Schema,
     msg: &Message,
     bytes: &[u8],
-    depth: usize,
+    cx: &mut Cx,
 ) -> Result<Map<String, Value>, Error> {
     // One slot per schema field, filled as fields arrive (the last optional value wins).
     let mut slots: Vec<Option<Value>> = vec![None; msg.fields.len()];
@@ -53,6 +126,7 @@ pub fn object(
             Card::Optional => {
                 let v = match f.ty {
                     Type::Scalar(s) => {
+                        cx.charge(VALUE_COST)?;
                         let v = scalar(s, raw).map_err(|e| e.within(at))?;
                         if !f.pointer && f.omitempty && is_zero(&v) {
                             None
@@ -60,10 +134,8 @@ pub fn object(
                             Some(v)
                         }
                     }
-                    Type::Message(m) => {
-                        message(schema, m, len(raw).map_err(|e| e.within(at))?, depth + 1)
-                            .map_err(|e| e.within(at))?
-                    }
+                    Type::Message(m) => message(schema, m, len(raw).map_err(|e| e.within(at))?, cx)
+                        .map_err(|e| e.within(at))?,
                 };
                 *slot = v;
             }
@@ -82,7 +154,7 @@ pub fn object(
                 match (f.ty, raw) {
                     (Type::Message(m), _) => {
                         let b = len(raw).map_err(|e| e.within(&item_at(list.len())))?;
-                        let v = message(schema, m, b, depth + 1)
+                        let v = message(schema, m, b, cx)
                             .map_err(|e| e.within(&item_at(list.len())))?;
                         list.push(v.unwrap_or(Value::Null));
                     }
@@ -95,16 +167,20 @@ pub fn object(
                                 _ => pr.varint().map(wire::Value::Varint),
                             }
                             .map_err(|e| Error::from(e).within(at))?;
+                            cx.charge(VALUE_COST).map_err(|e| e.within(at))?;
                             list.push(scalar(s, item).map_err(|e| e.within(at))?);
                         }
                     }
                     (Type::Scalar(s), raw) => {
+                        cx.charge(VALUE_COST)
+                            .map_err(|e| e.within(&item_at(list.len())))?;
                         list.push(scalar(s, raw).map_err(|e| e.within(&item_at(list.len())))?)
                     }
                 }
             }
             Card::Map => {
                 if !matches!(slot, Some(Value::Object(_))) {
+                    cx.charge(NODE_COST).map_err(|e| e.within(at))?;
                     *slot = Some(Value::Object(Map::new()));
                 }
                 let (k, v) = map_entry(
@@ -112,7 +188,7 @@ pub fn object(
                     f.ty,
                     f.value,
                     len(raw).map_err(|e| e.within(at))?,
-                    depth,
+                    cx,
                 )
                 .map_err(|e| e.within(at))?;
                 if let Some(Value::Object(map)) = slot {
@@ -131,12 +207,15 @@ pub fn object(
         *slot = match f.ty {
             Type::Message(m) => {
                 let at = if f.inline { "" } else { f.json.as_str() };
-                message(schema, m, &[], depth + 1).map_err(|e| e.within(at))?
+                message(schema, m, &[], cx).map_err(|e| e.within(at))?
             }
             // A nil []byte is not written and Go prints it as null (omitted here).
             Type::Scalar(Scalar::Bytes) => None,
             Type::Scalar(_) if f.omitempty => None,
-            Type::Scalar(s) => Some(zero_scalar(s)),
+            Type::Scalar(s) => {
+                cx.charge(VALUE_COST)?;
+                Some(zero_scalar(s))
+            }
         };
     }
     let mut out = Map::new();
@@ -149,6 +228,10 @@ pub fn object(
             continue;
         }
         out.insert(f.json.clone(), v);
+    }
+    // Members of maps were charged as they came; the schema's own (a bounded number) here.
+    if !out.is_empty() {
+        cx.charge(NODE_COST.saturating_add(MEMBER_COST.saturating_mul(out.len())))?;
     }
     // Sorted keys, as kubectl shows them, even if serde_json's preserve_order is enabled.
     out.sort_keys();
@@ -174,7 +257,7 @@ fn map_entry(
     key_ty: Type,
     value_ty: Option<Type>,
     bytes: &[u8],
-    depth: usize,
+    cx: &mut Cx,
 ) -> Result<(String, Value), Error> {
     let mut key: Option<Value> = None;
     let mut value: Option<wire::Value<'_>> = None;
@@ -196,6 +279,9 @@ fn map_entry(
         Some(other) => other.to_string(),
         None => String::new(),
     };
+    // The entry's key, its value's slot and (for the first entry) a B-tree node, charged whether
+    // or not it replaces an earlier entry of the same key.
+    cx.charge(MEMBER_COST.saturating_add(VALUE_COST))?;
     let v = match (value_ty, value) {
         (Some(Type::Scalar(s)), Some(raw)) => scalar(s, raw).map_err(|e| e.within(&key))?,
         (Some(Type::Scalar(s)), None) => zero_scalar(s),
@@ -204,7 +290,7 @@ fn map_entry(
                 Some(raw) => len(raw).map_err(|e| e.within(&key))?,
                 None => &[],
             };
-            message(schema, m, b, depth + 1)
+            message(schema, m, b, cx)
                 .map_err(|e| e.within(&key))?
                 .unwrap_or(Value::Null)
         }
@@ -305,7 +391,7 @@ fn special_value(
     msg: &Message,
     kind: Special,
     bytes: &[u8],
-    depth: usize,
+    cx: &mut Cx,
 ) -> Result<Option<Value>, Error> {
     let fs = fields(bytes)?;
     let sub = |n: u32| -> Result<usize, Error> {
@@ -364,34 +450,35 @@ fn special_value(
             let list: Vec<Value> = fs
                 .iter()
                 .filter(|(n, _)| *n == 2)
-                .map(|(_, raw)| {
-                    Ok(message(schema, m, len(*raw)?, depth + 1)?.unwrap_or(Value::Null))
-                })
+                .map(|(_, raw)| Ok(message(schema, m, len(*raw)?, cx)?.unwrap_or(Value::Null)))
                 .collect::<Result<_, Error>>()?;
             if !list.is_empty() {
                 Some(Value::Array(list))
             } else {
                 match bytes_of(&fs, 1)? {
-                    Some(b) => message(schema, m, b, depth + 1)?,
+                    Some(b) => message(schema, m, b, cx)?,
                     None => None,
                 }
             }
         }
         Special::PropsOrBool => match bytes_of(&fs, 2)? {
-            Some(b) => message(schema, sub(2)?, b, depth + 1)?,
+            Some(b) => message(schema, sub(2)?, b, cx)?,
             None => Some(Value::Bool(varint_of(&fs, 1)? != 0)),
         },
         Special::PropsOrStringArray => {
             let list: Vec<Value> = fs
                 .iter()
                 .filter(|(n, _)| *n == 2)
-                .map(|(_, raw)| scalar(Scalar::String, *raw))
+                .map(|(_, raw)| {
+                    cx.charge(VALUE_COST)?;
+                    scalar(Scalar::String, *raw)
+                })
                 .collect::<Result<_, Error>>()?;
             if !list.is_empty() {
                 Some(Value::Array(list))
             } else {
                 match bytes_of(&fs, 1)? {
-                    Some(b) => message(schema, sub(1)?, b, depth + 1)?,
+                    Some(b) => message(schema, sub(1)?, b, cx)?,
                     None => None,
                 }
             }
@@ -404,9 +491,12 @@ fn special_value(
                 .iter()
                 .filter(|(n, _)| *n == 1)
                 .map(|(_, raw)| match f.ty {
-                    Type::Scalar(s) => scalar(s, *raw),
+                    Type::Scalar(s) => {
+                        cx.charge(VALUE_COST)?;
+                        scalar(s, *raw)
+                    }
                     Type::Message(m) => {
-                        Ok(message(schema, m, len(*raw)?, depth + 1)?.unwrap_or(Value::Null))
+                        Ok(message(schema, m, len(*raw)?, cx)?.unwrap_or(Value::Null))
                     }
                 })
                 .collect::<Result<_, Error>>()?;
@@ -417,4 +507,45 @@ fn special_value(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used, clippy::unwrap_used)]
+    use super::*;
+
+    /// Every vendored Go fixture (objects as the API server writes them) costs, by the decoder's
+    /// own estimate, well under the budget per input byte, so real objects pass with room.
+    #[test]
+    fn real_objects_stay_well_within_the_budget() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let schema = crate::schema::get();
+        let mut worst = (0.0f64, String::new());
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("pb") {
+                continue;
+            }
+            let stored = std::fs::read(&path).unwrap();
+            let env = crate::envelope::parse(&stored).unwrap();
+            let tm = &env.type_meta;
+            let index = schema.kind(&tm.api_version, &tm.kind).unwrap();
+            let mut cx = Cx::new(env.raw.len());
+            object(schema, schema.message(index), env.raw, &mut cx).unwrap();
+            assert!(cx.spent() * 2 < cx.limit, "{}: {cx:?}", path.display());
+            let ratio = cx.spent() as f64 / env.raw.len().max(1) as f64;
+            eprintln!("{ratio:.1} {} {}", env.raw.len(), path.display());
+            if env.raw.len() >= 1024 && ratio > worst.0 {
+                worst = (ratio, path.display().to_string());
+            }
+            seen += 1;
+        }
+        eprintln!(
+            "{seen} fixtures, worst {:.1} estimated JSON bytes per input byte (1 KiB and more): {}",
+            worst.0, worst.1
+        );
+        assert!(seen > 50, "{seen}");
+        assert!(worst.0 * 3.0 < BUDGET_PER_BYTE as f64, "{worst:?}");
+    }
 }
