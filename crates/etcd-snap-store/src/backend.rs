@@ -261,19 +261,25 @@ fn azure(url: &url::Url, env: &EnvMap, secrets: &mut Vec<String>) -> Result<Arc<
     Ok(Arc::new(store))
 }
 
-/// A GCS store: `GOOGLE_APPLICATION_CREDENTIALS` (or `GOOGLE_SERVICE_ACCOUNT*`).
-fn gcs(url: &url::Url, env: &EnvMap, _secrets: &mut [String]) -> Result<Arc<dyn ObjectStore>> {
+/// A GCS store: `GOOGLE_SERVICE_ACCOUNT` (or `GOOGLE_SERVICE_ACCOUNT_PATH`, a key file),
+/// `GOOGLE_SERVICE_ACCOUNT_KEY` (the key itself), else `GOOGLE_APPLICATION_CREDENTIALS`, else the
+/// metadata server; `GOOGLE_STORAGE_ENDPOINT` for a GCS-compatible server (an emulator, on-prem).
+/// A key file with `"disable_oauth": true` sends no token (what GCS emulators take).
+fn gcs(url: &url::Url, env: &EnvMap, secrets: &mut Vec<String>) -> Result<Arc<dyn ObjectStore>> {
     let mut b = GoogleCloudStorageBuilder::new().with_url(url.as_str());
-    if let Some(path) = env
-        .get("GOOGLE_APPLICATION_CREDENTIALS")
-        .or_else(|| env.get("GOOGLE_SERVICE_ACCOUNT"))
-        .or_else(|| env.get("GOOGLE_SERVICE_ACCOUNT_PATH"))
+    let set = |k: &str| env.get(k).filter(|v| !v.is_empty());
+    if let Some(path) = set("GOOGLE_SERVICE_ACCOUNT").or_else(|| set("GOOGLE_SERVICE_ACCOUNT_PATH"))
     {
+        b = b.with_service_account_path(path);
+    } else if let Some(key) = set("GOOGLE_SERVICE_ACCOUNT_KEY") {
+        secrets.push(key.clone());
+        b = b.with_service_account_key(key);
+    } else if let Some(path) = set("GOOGLE_APPLICATION_CREDENTIALS") {
         b = b.with_application_credentials(path);
     }
-    let endpoint = env.get("GOOGLE_STORAGE_ENDPOINT").cloned();
+    let endpoint = set("GOOGLE_STORAGE_ENDPOINT").cloned();
     if let Some(e) = &endpoint {
-        b = b.with_config(object_store::gcp::GoogleConfigKey::BaseUrl, e);
+        b = b.with_base_url(e.trim_end_matches('/'));
     }
     let store = b
         .with_client_options(client(endpoint.as_deref()))
@@ -281,7 +287,8 @@ fn gcs(url: &url::Url, env: &EnvMap, _secrets: &mut [String]) -> Result<Arc<dyn 
         .build()
         .map_err(|e| {
             Error::usage(format!(
-                "GCS configuration: {e} (set GOOGLE_APPLICATION_CREDENTIALS to a service account key file)"
+                "GCS configuration: {} (set GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_SERVICE_ACCOUNT to a service account key file)",
+                redact(&e.to_string(), secrets)
             ))
         })?;
     Ok(Arc::new(store))
@@ -395,7 +402,7 @@ fn classify(cloud: Cloud, what: &str, url: &str, e: &object_store::Error) -> (Ex
     let creds = match cloud {
         Cloud::S3 => "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), the bucket policy and the endpoint",
         Cloud::Azure => "AZURE_STORAGE_ACCOUNT_NAME/AZURE_STORAGE_ACCOUNT_KEY and the container's access",
-        Cloud::Gcs => "GOOGLE_APPLICATION_CREDENTIALS and the bucket's IAM",
+        Cloud::Gcs => "GOOGLE_SERVICE_ACCOUNT or GOOGLE_APPLICATION_CREDENTIALS and the bucket's IAM",
     };
     let chain = chain_text(e);
     if ["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]
@@ -561,5 +568,22 @@ mod tests {
         }
         let half: EnvMap = [("AWS_ACCESS_KEY_ID".to_string(), "AK".to_string())].into();
         assert_eq!(open("s3://b/k", &half).unwrap_err().code, ExitCode::Usage);
+    }
+
+    #[test]
+    fn gcs_key_errors_are_usage_errors_without_the_key() {
+        let key = r#"{"private_key": "not-a-key-SECRET-1234", "broken"#;
+        let env: EnvMap = [
+            ("GOOGLE_SERVICE_ACCOUNT", ""), // empty: unset, so the key below is used
+            ("GOOGLE_SERVICE_ACCOUNT_KEY", key),
+            ("GOOGLE_STORAGE_ENDPOINT", "http://127.0.0.1:1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let e = open("gs://b/k", &env).unwrap_err();
+        assert_eq!(e.code, ExitCode::Usage);
+        assert!(!e.to_string().contains("SECRET-1234"), "{e}");
+        assert!(e.to_string().contains("GCS configuration"), "{e}");
     }
 }

@@ -175,7 +175,8 @@ read them, never from the command line.",
                  only when the endpoint says http://). Azure: AZURE_STORAGE_ACCOUNT_NAME,\n\
                  AZURE_STORAGE_ACCOUNT_KEY (or AZURE_STORAGE_SAS_TOKEN, AZURE_CLIENT_*),\n\
                  AZURE_STORAGE_USE_EMULATOR and AZURITE_BLOB_STORAGE_URL for Azurite. GCS:\n\
-                 GOOGLE_APPLICATION_CREDENTIALS.",
+                 GOOGLE_SERVICE_ACCOUNT (a key file), GOOGLE_SERVICE_ACCOUNT_KEY or\n\
+                 GOOGLE_APPLICATION_CREDENTIALS, GOOGLE_STORAGE_ENDPOINT for GCS-compatible servers.",
             )],
         ),
         Section::titled(

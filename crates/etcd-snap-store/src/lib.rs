@@ -3,8 +3,8 @@
 //!
 //! `put` reads stdin into parts of `--part-size` bytes on a thread that hashes them (SHA-256) as
 //! they pass, and uploads at most `--concurrency` parts at once (memory: concurrency + 2 parts).
-//! The object appears only when the multipart upload (S3, GCS) or block list (Azure) is
-//! committed; any error or SIGINT/SIGTERM aborts the upload first. The SHA-256 is then stored in a
+//! An input of one part is one PUT; a longer one appears only when the multipart upload (S3,
+//! GCS) or block list (Azure) is committed; any error or SIGINT/SIGTERM aborts the upload first. The SHA-256 is then stored in a
 //! companion object `URL.sha256` in sha256sum format: S3 cannot set metadata when a multipart
 //! upload completes, and a companion works the same on every store (and with `sha256sum -c`).
 //! `cat` streams the object to stdout and compares its hash with the companion at the end.
@@ -149,11 +149,8 @@ async fn put(
             Err(e) => return Err(loc.error("put", &url, &e)),
         }
     }
-    let mut upload = loc
-        .store
-        .put_multipart(&loc.key)
-        .await
-        .map_err(|e| loc.error("put", &url, &e))?;
+    // Created with the second part: an input that fits in one part is one plain PUT.
+    let mut upload: Option<Box<dyn object_store::MultipartUpload>> = None;
     let mut sigint = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut sigterm = signal(tokio::signal::unix::SignalKind::terminate())?;
     let outcome = tokio::select! {
@@ -165,7 +162,9 @@ async fn put(
         Ok(v) => v,
         Err(stop) => {
             // The in-flight parts were dropped with the transfer; nothing was committed.
-            let _ = upload.abort().await;
+            if let Some(mut upload) = upload {
+                let _ = upload.abort().await;
+            }
             return Err(match stop {
                 Stop::Failed(e) => e.context("upload aborted, nothing stored"),
                 Stop::Signal(code) => Error::new(
@@ -204,12 +203,13 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> Result<tokio::signal::unix::
     tokio::signal::unix::signal(kind).map_err(|e| Error::io("installing a signal handler", &e))
 }
 
-/// Reads stdin in parts on a thread (hashing them), uploads them with bounded concurrency and
-/// commits the upload. Returns the size and the hex SHA-256.
+/// Reads stdin in parts on a thread (hashing them). One part (or none) is stored with one PUT;
+/// more start a multipart upload in `upload` (for the caller to abort on failure), sent with
+/// bounded concurrency and committed. Returns the size and the hex SHA-256.
 async fn transfer(
     loc: &Location,
     url: &str,
-    upload: &mut Box<dyn object_store::MultipartUpload>,
+    upload: &mut Option<Box<dyn object_store::MultipartUpload>>,
     part_size: u64,
     concurrency: usize,
 ) -> Result<(u64, String)> {
@@ -221,34 +221,49 @@ async fn transfer(
         .spawn(move || read_parts(part, &tx, done_tx))
         .map_err(|e| Error::io("starting the stdin reader", &e))?;
     let mut inflight: FuturesUnordered<object_store::UploadPart> = FuturesUnordered::new();
-    let mut parts = 0u64;
-    while let Some(buf) = rx.recv().await {
-        let buf = buf?;
+    // A part is held back until the next one shows whether it was the only one. A slot is
+    // waited for before the next part is taken, so no more parts are in memory than before.
+    let mut held: Option<Vec<u8>> = None;
+    loop {
         while inflight.len() >= concurrency {
             if let Some(r) = inflight.next().await {
                 r.map_err(|e| loc.error("put", url, &e))?;
             }
         }
-        parts += 1;
-        inflight.push(upload.put_part(PutPayload::from(buf)));
-    }
-    while let Some(r) = inflight.next().await {
-        r.map_err(|e| loc.error("put", url, &e))?;
+        let Some(buf) = rx.recv().await else { break };
+        let Some(prev) = held.replace(buf?) else {
+            continue;
+        };
+        let up = match upload {
+            Some(up) => up,
+            None => upload.insert(
+                loc.store
+                    .put_multipart(&loc.key)
+                    .await
+                    .map_err(|e| loc.error("put", url, &e))?,
+            ),
+        };
+        inflight.push(up.put_part(PutPayload::from(prev)));
     }
     let (size, digest) = done_rx
         .await
         .map_err(|_| Error::new(ExitCode::LocalIo, "put: reading stdin failed"))?;
-    if parts == 0 {
-        // An empty input is one empty part (every store accepts a last part of any size).
-        upload
-            .put_part(PutPayload::from(Vec::new()))
-            .await
-            .map_err(|e| loc.error("put", url, &e))?;
+    let last = held.unwrap_or_default();
+    match upload {
+        None => {
+            loc.store
+                .put(&loc.key, PutPayload::from(last))
+                .await
+                .map_err(|e| loc.error("put", url, &e))?;
+        }
+        Some(up) => {
+            inflight.push(up.put_part(PutPayload::from(last)));
+            while let Some(r) = inflight.next().await {
+                r.map_err(|e| loc.error("put", url, &e))?;
+            }
+            up.complete().await.map_err(|e| loc.error("put", url, &e))?;
+        }
     }
-    upload
-        .complete()
-        .await
-        .map_err(|e| loc.error("put", url, &e))?;
     Ok((size, digest))
 }
 

@@ -1,12 +1,14 @@
 //! `etcd-snap-store` against real object storage servers on loopback: `rclone serve s3` (files
-//! in a directory), moto (a second S3 implementation) and Azurite (Azure Blob). Each test body
-//! runs over every server: multi-part round trips, refusal to overwrite, signals mid-upload,
-//! corruption behind the tool's back, wrong credentials, an unreachable endpoint, retention.
+//! in a directory), moto (a second S3 implementation), Azurite (Azure Blob) and fake-gcs-server
+//! (GCS). Each test body runs over every server it can: multi-part round trips, refusal to
+//! overwrite, signals mid-upload, corruption behind the tool's back, wrong credentials, an
+//! unreachable endpoint, retention. fake-gcs-server takes no `object_store` upload (see
+//! [`Server::all_with_gcs`]), so it runs the bodies whose objects the harness can store.
 
 use std::io::Write;
 use std::time::Duration;
 
-use etcd_test_support::{AzuriteServer, Cluster, S3Kind, S3Server, Tool, Version};
+use etcd_test_support::{AzuriteServer, Cluster, GcsServer, S3Kind, S3Server, Tool, Version};
 
 /// The binary under test.
 const BIN: &str = env!("CARGO_BIN_EXE_etcd-snap-store");
@@ -21,6 +23,8 @@ enum Server {
     S3(S3Server),
     /// Azurite.
     Az(AzuriteServer),
+    /// fake-gcs-server.
+    Gcs(GcsServer),
 }
 
 impl Server {
@@ -33,10 +37,41 @@ impl Server {
         ]
     }
 
+    /// [`all`](Server::all) and fake-gcs-server, for bodies that store their objects with
+    /// [`store`](Server::store): fake-gcs-server has no XML API upload (`PUT /BUCKET/KEY`, and
+    /// no XML multipart upload), which object_store's GCS puts use, so `put` cannot reach it.
+    fn all_with_gcs() -> Vec<Server> {
+        let mut all = Server::all();
+        all.push(Server::Gcs(GcsServer::start()));
+        all
+    }
+
+    /// Stores `bytes` as `key` with its checksum companion: through `put` (in 5 MiB parts), or
+    /// for fake-gcs-server through its JSON upload API, as `put` would have stored them.
+    fn store(&self, key: &str, bytes: &[u8]) {
+        match self {
+            Server::Gcs(g) => {
+                g.rewrite_object(key, bytes);
+                let base = key.rsplit('/').next().unwrap_or(key);
+                let line = format!("{}  {base}\n", sha256sum(bytes));
+                g.rewrite_object(&format!("{key}.sha256"), line.as_bytes());
+            }
+            _ => {
+                self.tool()
+                    .args(["put", "--part-size", "5MiB", &self.url(key)])
+                    .stdin_bytes(bytes.to_vec())
+                    .run()
+                    .named(self.name())
+                    .succeeds();
+            }
+        }
+    }
+
     fn name(&self) -> &'static str {
         match self {
             Server::S3(s) => s.kind().name(),
             Server::Az(_) => "azurite",
+            Server::Gcs(_) => "fake-gcs-server",
         }
     }
 
@@ -44,6 +79,7 @@ impl Server {
         match self {
             Server::S3(s) => s.url(key),
             Server::Az(a) => a.url(key),
+            Server::Gcs(g) => g.url(key),
         }
     }
 
@@ -51,6 +87,7 @@ impl Server {
         match self {
             Server::S3(s) => s.env(),
             Server::Az(a) => a.env(),
+            Server::Gcs(g) => g.env(),
         }
     }
 
@@ -60,6 +97,7 @@ impl Server {
         match self {
             Server::S3(s) => s.keys(),
             Server::Az(a) => a.keys(),
+            Server::Gcs(g) => g.keys(),
         }
     }
 
@@ -67,6 +105,7 @@ impl Server {
         match self {
             Server::S3(s) => s.rewrite_object(key, bytes),
             Server::Az(a) => a.rewrite_object(key, bytes),
+            Server::Gcs(g) => g.rewrite_object(key, bytes),
         }
     }
 
@@ -86,6 +125,8 @@ fn clean_env(mut env: Vec<(String, String)>) -> Vec<(String, String)> {
         "AWS_SESSION_TOKEN",
         "AWS_ENDPOINT_URL_S3",
         "AWS_DEFAULT_REGION",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_SERVICE_ACCOUNT_KEY",
     ] {
         if !env.iter().any(|(e, _)| e == k) {
             env.push((k.into(), String::new()));
@@ -235,16 +276,11 @@ fn multipart_round_trip_ls_rm_on_every_server() {
 #[test]
 fn a_corrupted_object_fails_cat_with_exit_4_and_a_missing_checksum_too() {
     let bytes = data(6 * 1024 * 1024, 11);
-    for s in Server::all() {
+    for s in Server::all_with_gcs() {
         let name = s.name();
         let key = "c/snap.db";
         let url = s.url(key);
-        s.tool()
-            .args(["put", "--part-size", "5MiB", &url])
-            .stdin_bytes(bytes.clone())
-            .run()
-            .named(name)
-            .succeeds();
+        s.store(key, &bytes);
         let mut bad = bytes.clone();
         bad[3 * 1024 * 1024] ^= 0x40;
         s.rewrite(key, &bad);
@@ -434,19 +470,14 @@ fn prune_gfs_keeps_other_clusters_the_newest_and_one_per_period() {
         backup(OTHER, "20250101T000000Z", 1),
         backup(OTHER, "20250102T000000Z", 2),
     ];
-    for s in Server::all() {
+    for s in Server::all_with_gcs() {
         let name = s.name();
         for n in ours
             .iter()
             .chain(theirs.iter())
             .chain(["notes.txt".to_string()].iter())
         {
-            s.tool()
-                .args(["put", &s.url(&format!("p/{n}"))])
-                .stdin_bytes(n.as_bytes().to_vec())
-                .run()
-                .named(name)
-                .succeeds();
+            s.store(&format!("p/{n}"), n.as_bytes());
         }
         let before = s.keys();
         let prune = |dry: bool| {
@@ -599,4 +630,68 @@ fn an_etcd_snapshot_streams_through_s3_and_verifies() {
     let j: serde_json::Value =
         serde_json::from_slice(&status.stdout).unwrap_or_else(|e| panic!("status json: {e}"));
     assert!(j["revision"].as_i64().unwrap_or(0) >= 200, "{j}");
+}
+
+#[test]
+fn gcs_cat_ls_rm_and_refusals_on_fake_gcs_server() {
+    // Objects are stored through the JSON API (see Server::all_with_gcs); everything else goes
+    // through the tool: cat, ls, rm, the existence check of put, and an unreachable endpoint.
+    let s = Server::Gcs(GcsServer::start());
+    let name = s.name();
+    let bytes = data(3 * 1024 * 1024 + 17, 5);
+    let key = "g/etcd/snap.db";
+    let url = s.url(key);
+    s.store(key, &bytes);
+    s.rewrite("g/etcd/snap.db.json", br#"{"revision":42}"#);
+    let cat = s.tool().args(["cat", &url]).run().named(name);
+    cat.succeeds().no_stderr();
+    assert!(cat.stdout_bytes == bytes, "cat returned other bytes");
+    let ls = s.tool().args(["ls", "-w", "json", &s.url("g/etcd/")]).run();
+    ls.succeeds();
+    let j = ls.stdout_json();
+    let objects = j["objects"].as_array().cloned().unwrap_or_default();
+    assert_eq!(objects.len(), 1, "{j}");
+    assert_eq!(objects[0]["name"], "snap.db");
+    assert_eq!(objects[0]["size"], bytes.len() as u64);
+    assert_eq!(objects[0]["sha256"], sha256sum(&bytes));
+    assert_eq!(objects[0]["metadata"]["revision"], 42);
+    // A second put without --force is refused before anything is sent.
+    s.tool()
+        .args(["put", &url])
+        .stdin_bytes(b"other".to_vec())
+        .run()
+        .fails(5)
+        .one_line_error("already exists");
+    // A put the server refuses (fake-gcs-server has no XML upload) stores nothing.
+    let before = s.keys();
+    let run = s
+        .tool()
+        .args(["put", &s.url("g/new.db")])
+        .stdin_bytes(b"new".to_vec())
+        .run();
+    one_line(&run, 2, "refused");
+    assert_eq!(s.keys(), before, "a refused put left something");
+    // rm takes the companions with the object.
+    s.tool().args(["rm", &url]).run().succeeds().no_stderr();
+    assert_eq!(s.keys(), Vec::<String>::new(), "rm left something");
+    s.tool()
+        .args(["cat", &url])
+        .run()
+        .fails(5)
+        .one_line_error("no such object");
+    // A port nobody listens on: exit 3.
+    let port = etcd_test_support::free_port();
+    let mut env = s.env();
+    for (k, v) in &mut env {
+        if k == "GOOGLE_STORAGE_ENDPOINT" {
+            *v = format!("http://127.0.0.1:{port}");
+        }
+    }
+    Tool::new(BIN)
+        .envs(clean_env(env))
+        .args(["cat", &url])
+        .timeout(Duration::from_secs(120))
+        .run()
+        .fails(3)
+        .one_line_error("cannot reach");
 }

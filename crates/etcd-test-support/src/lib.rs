@@ -60,7 +60,8 @@ pub use gateway::{base64, Gateway};
 pub use goldens::{assert_man_page, assert_man_renders, run_goldens, MAN_SECTIONS};
 pub use matrix::run_on;
 pub use object_servers::{
-    AzuriteServer, HttpResponse, S3Kind, S3Server, AZURITE_ACCOUNT, AZURITE_KEY, TEST_BUCKET,
+    AzuriteServer, GcsServer, HttpResponse, S3Kind, S3Server, AZURITE_ACCOUNT, AZURITE_KEY,
+    TEST_BUCKET,
 };
 pub use openssl_pki::{Issued, KeyAlg, OpensslPki, EXT_CA, EXT_CLIENT, EXT_SERVER};
 pub use ports::free_port;

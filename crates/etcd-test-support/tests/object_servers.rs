@@ -1,7 +1,7 @@
 //! The object storage test servers start, hold the test bucket, and show what is stored behind
 //! the tools' backs.
 
-use etcd_test_support::{AzuriteServer, S3Server};
+use etcd_test_support::{AzuriteServer, GcsServer, S3Server};
 
 #[test]
 fn rclone_starts_with_an_empty_bucket_and_sees_rewrites() {
@@ -34,4 +34,18 @@ fn azurite_starts_with_an_empty_container_and_sees_rewrites() {
     assert_eq!(az.keys(), vec!["a/b.db".to_string()]);
     assert_eq!(az.read_object("a/b.db"), b"hello");
     assert!(az.uncommitted().is_empty());
+}
+
+#[test]
+fn fake_gcs_server_starts_with_an_empty_bucket_and_sees_rewrites() {
+    let gcs = GcsServer::start();
+    assert!(gcs.keys().is_empty(), "{:?}", gcs.keys());
+    gcs.rewrite_object("a/b c.db", b"hello");
+    gcs.rewrite_object("a/b c.db", b"world");
+    assert_eq!(gcs.keys(), vec!["a/b c.db".to_string()]);
+    assert_eq!(gcs.read_object("a/b c.db"), b"world");
+    assert!(gcs.key_file().is_file());
+    assert!(gcs
+        .env()
+        .contains(&("GOOGLE_STORAGE_ENDPOINT".to_string(), gcs.endpoint())));
 }
