@@ -1113,7 +1113,6 @@ fn cmdline_scanner(log: &Path, real: &Path) -> String {
 
 #[test]
 fn a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_output() {
-    use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
     let password = format!("pw-{}-{}", std::process::id(), free_port());
     let root = tempfile::tempdir().unwrap();
@@ -1153,23 +1152,14 @@ fn a_vaulted_password_reaches_etcd_as_a_file_never_on_a_command_line_or_in_outpu
     // group_vars-style vault file: etcd_client_password: !vault |...
     let vault_pass = root.path().join("vault-pass");
     std::fs::write(&vault_pass, "vault password of the test\n").unwrap();
-    let mut child = ansible_command("ansible-vault", root.path())
-        .args(["encrypt_string", "--vault-password-file"])
-        .arg(&vault_pass)
-        .args(["--stdin-name", "etcd_client_password"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(password.as_bytes())
-        .unwrap();
-    let vaulted = child.wait_with_output().unwrap();
-    assert!(vaulted.status.success(), "{vaulted:?}");
+    let vaulted = support::run_with_stdin(
+        ansible_command("ansible-vault", root.path())
+            .args(["encrypt_string", "--vault-password-file"])
+            .arg(&vault_pass)
+            .args(["--stdin-name", "etcd_client_password"]),
+        password.as_bytes(),
+    );
+    assert!(vaulted.success(), "{vaulted:?}");
     let vault_vars = root.path().join("vault.yml");
     std::fs::write(&vault_vars, &vaulted.stdout).unwrap();
     let vault_args = [

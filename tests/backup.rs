@@ -24,99 +24,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use etcd_snap_e2e::support::{
     self, free_port, run_ok, wait_until, Cluster, Run, Sshd, Tool, Version,
 };
-use etcd_snap_e2e::{
-    age_keygen, example, ours, path_with_tools, program, script, user_mount_namespace,
-};
+use etcd_snap_e2e::{example, ours, path_with_tools, program, script, user_mount_namespace, Node};
 use serde_json::Value;
-use tempfile::TempDir;
 
-/// A control-plane node in miniature: one etcd 3.5 member (mutual TLS unless `plain`), a
-/// kubeadm-shaped `etc/kubernetes/pki/etcd`, an age key pair, an empty backup directory and a
-/// directory for stand-in programs, all under one temporary directory.
-struct Node {
-    cluster: Cluster,
-    root: TempDir,
-    recipient: String,
+/// What only these scenarios do with a [`Node`].
+trait BackupNode {
+    fn backup_age(&self) -> Run;
+    fn backup_in_a_mount_namespace(&self, prepare: &str, dest: &Path, args: &[&str]) -> Run;
+    fn put_keys(&self, n: usize);
 }
 
-impl Node {
-    /// A node whose etcd speaks mutual TLS, as on kubeadm.
-    fn start() -> Node {
-        Node::with(Cluster::builder(Version::V3_5).tls().start())
-    }
-
-    /// A node whose etcd speaks plain HTTP (the gateway loader needs it).
-    fn start_plain() -> Node {
-        Node::with(Cluster::builder(Version::V3_5).start())
-    }
-
-    fn with(cluster: Cluster) -> Node {
-        let root = tempfile::tempdir().unwrap();
-        for d in ["etc/kubernetes/pki/etcd", "backups", "fakebin"] {
-            fs::create_dir_all(root.path().join(d)).unwrap();
-        }
-        if let Some(tls) = cluster.tls_files() {
-            let pki = root.path().join("etc/kubernetes/pki/etcd");
-            fs::copy(&tls.ca, pki.join("ca.crt")).unwrap();
-            fs::copy(&tls.server_cert, pki.join("server.crt")).unwrap();
-            fs::copy(&tls.server_key, pki.join("server.key")).unwrap();
-        }
-        let recipient = age_keygen(&root.path().join("backup.key"));
-        Node {
-            cluster,
-            root,
-            recipient,
-        }
-    }
-
-    fn pki(&self) -> PathBuf {
-        self.root.path().join("etc/kubernetes/pki/etcd")
-    }
-
-    fn dest(&self) -> PathBuf {
-        self.root.path().join("backups")
-    }
-
-    fn identity(&self) -> PathBuf {
-        self.root.path().join("backup.key")
-    }
-
-    fn fakebin(&self) -> PathBuf {
-        self.root.path().join("fakebin")
-    }
-
-    /// `127.0.0.1:PORT`, without a scheme: TLS follows from the certificates, as with etcdctl.
-    fn endpoint(&self) -> String {
-        self.cluster.host_ports()[0].clone()
-    }
-
-    /// `etcd-backup` with the workspace tools (and any stand-ins) in `PATH`,
-    /// `ETCDCTL_ENDPOINTS` set, and for a TLS node `ETCD_BACKUP_PKI_DIR` pointing at the
-    /// kubeadm-shaped PKI; no other `ETCDCTL_*`/`ETCD_*` variable is inherited.
-    fn backup(&self) -> Tool {
-        Tool::from_command(self.backup_cmd())
-    }
-
-    /// [`backup`](Self::backup) as a command, for a test that holds the running script.
-    fn backup_cmd(&self) -> Command {
-        self.with_backup_env(Command::new(script("etcd-backup")))
-    }
-
-    /// `program` with the environment of [`backup`](Self::backup) (to run etcd-backup inside it).
-    fn with_backup_env(&self, mut cmd: Command) -> Command {
-        clean_env(&mut cmd);
-        cmd.env(
-            "PATH",
-            format!("{}:{}", self.fakebin().display(), path_with_tools()),
-        )
-        .env("ETCDCTL_ENDPOINTS", self.endpoint())
-        .stdin(Stdio::null());
-        if self.cluster.tls_files().is_some() {
-            cmd.env("ETCD_BACKUP_PKI_DIR", self.pki());
-        }
-        cmd
-    }
-
+impl BackupNode for Node {
     /// `etcd-backup -r RECIPIENT DEST`, run to the end.
     fn backup_age(&self) -> Run {
         self.backup()
@@ -142,47 +60,12 @@ impl Node {
             .run()
     }
 
-    /// The cluster ID in hex, from `etcdctl endpoint status -w json` (decimal there).
-    fn cluster_id(&self) -> String {
-        format!("{:x}", self.status_header()["cluster_id"].as_u64().unwrap())
-    }
-
-    /// The current revision, from `etcdctl endpoint status -w json`.
-    fn revision(&self) -> u64 {
-        self.status_header()["revision"].as_u64().unwrap()
-    }
-
-    fn status_header(&self) -> Value {
-        let out = run_ok(
-            self.cluster
-                .etcdctl()
-                .args(["endpoint", "status", "-w", "json"]),
-        );
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v[0]["Status"]["header"].clone()
-    }
-
     /// Puts `n` keys `/app/0..n`.
     fn put_keys(&self, n: usize) {
         for i in 0..n {
             self.cluster
                 .put(&format!("/app/{i}"), &format!("value {i}"));
         }
-    }
-
-    /// Writes an executable stand-in `fakebin/NAME` (a bash script).
-    fn fake(&self, name: &str, body: &str) {
-        let path = self.fakebin().join(name);
-        fs::write(&path, format!("#!/bin/bash\n{body}")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-}
-
-/// Removes every inherited `ETCDCTL_*`/`ETCD_*` variable (the runner's list), so a developer's
-/// shell cannot change what the script does.
-fn clean_env(cmd: &mut Command) {
-    for k in support::scrubbed_vars() {
-        cmd.env_remove(k);
     }
 }
 
@@ -1241,8 +1124,7 @@ fn prove_records_the_proof_beside_the_backup_and_in_the_metrics() {
     let mut node = Node::with(Cluster::builder(Version::V3_5).members(3).start());
     node.put_keys(5);
     let cid = node.cluster_id();
-    fs::create_dir(node.root.path().join("metrics")).unwrap();
-    let metrics = node.root.path().join("metrics/etcd-backup.prom");
+    let metrics = node.metrics();
     let run = |node: &Node| {
         node.backup()
             .args(["--prove", "--keep", "1", "--dial-timeout", "1s"])
@@ -1655,11 +1537,21 @@ fn a_link_or_fifo_planted_at_the_part_name_is_never_followed_nor_written() {
     // The .part's name is predictable (cluster ID and the second). The script created it, then
     // reopened it by name for writing: a link put there in between sent root's backup into the
     // link's target. A stand-in `mkfifo` (which runs between the checks and the pipe) plants, at
-    // every name the run can use, a link to a victim file or a FIFO, replacing a .part if one
-    // was created already. The writer must refuse (exit 5), follow nothing, write nothing, and
-    // leave what it did not create alone.
+    // the name the run uses, a link to a victim file or a FIFO, replacing a .part if one was
+    // created already. The writer must refuse (exit 5), follow nothing, write nothing, and
+    // leave what it did not create alone. A stand-in `date` pins the second in the name (the
+    // local run chooses it after mkfifo, the remote one before), so the plant is at the very
+    // name the run picks however long each step takes on a loaded machine.
     let node = Node::start_plain();
     let cid = node.cluster_id();
+    let pinned = stamp(0);
+    node.fake(
+        "date",
+        &format!(
+            "if [[ \"$*\" == '-u +%Y%m%dT%H%M%SZ' ]]; then echo {pinned}; else exec /usr/bin/date \"$@\"; fi\n"
+        ),
+    );
+    let part = format!("etcd-{cid}-{pinned}.db.zst.part");
     let sshd = Sshd::start();
     let remote_dir = sshd.dir().join("srv");
     fs::create_dir(&remote_dir).unwrap();
@@ -1678,7 +1570,7 @@ fn a_link_or_fifo_planted_at_the_part_name_is_never_followed_nor_written() {
         node.fake(
             "mkfifo",
             &format!(
-                "now=$(date -u +%s)\nfor ago in 0 1 2; do\n  n={dir}/etcd-{cid}-$(date -u -d @$((now - ago)) +%Y%m%dT%H%M%SZ).db.zst.part\n  rm -f \"$n\"; {plant}\ndone\nexec /usr/bin/mkfifo \"$@\"\n",
+                "n={dir}/{part}\nrm -f \"$n\"; {plant}\nexec /usr/bin/mkfifo \"$@\"\n",
                 dir = dir.display(),
             ),
         );
@@ -1706,11 +1598,10 @@ fn a_link_or_fifo_planted_at_the_part_name_is_never_followed_nor_written() {
             "precious",
             "{kind}: victim written"
         );
-        // Only the plants are left: no backup, nothing of ours, the plants not removed.
+        // Only the plant is left: no backup, nothing of ours, the plant not removed.
         let left = names(&dir);
-        assert_eq!(left.len(), 3, "{kind}: {left:?}");
+        assert_eq!(left, std::slice::from_ref(&part), "{kind}");
         for n in &left {
-            assert!(n.ends_with(".db.zst.part"), "{left:?}");
             let meta = fs::symlink_metadata(dir.join(n)).unwrap();
             match kind {
                 "link" => assert!(meta.file_type().is_symlink(), "{n}"),
@@ -2115,9 +2006,26 @@ fn a_link_at_a_part_name_of_this_cluster_is_never_pruned_nor_followed() {
 
 #[test]
 fn two_runs_started_together_one_succeeds_the_other_exits_5_every_time() {
+    // The winner is held in its stand-in zstd (the first zstd of a round, after it claimed and
+    // locked its .part) until the other run has exited: the two always overlap, however the
+    // machine schedules them, and a loser that never met the lock would fail the test.
     let node = Node::start_plain();
+    let gate = node.root.path().join("gate");
+    fs::create_dir(&gate).unwrap();
+    let fifo = gate.join("fifo");
+    let taken = gate.join("taken");
+    assert!(program("mkfifo").arg(&fifo).run().success());
+    node.fake(
+        "zstd",
+        &format!(
+            "if mkdir {taken} 2>/dev/null; then cat {fifo} >/dev/null; fi\nexec /usr/bin/zstd \"$@\"\n",
+            taken = taken.display(),
+            fifo = fifo.display()
+        ),
+    );
     let started = Instant::now();
     for round in 0..20 {
+        let _ = fs::remove_dir(&taken);
         let spawn = || {
             node.backup_cmd()
                 .arg("--no-encrypt")
@@ -2127,7 +2035,20 @@ fn two_runs_started_together_one_succeeds_the_other_exits_5_every_time() {
                 .spawn()
                 .unwrap()
         };
-        let (a, b) = (spawn(), spawn());
+        let (mut a, mut b) = (spawn(), spawn());
+        // Until one run has exited; then the one held at the gate (if any) goes on.
+        loop {
+            let a_done = a.try_wait().unwrap().is_some();
+            let b_done = b.try_wait().unwrap().is_some();
+            if (a_done && b_done) || ((a_done || b_done) && taken.exists()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if taken.exists() {
+            // Opening blocks until the gated zstd opens its end; closing lets it go on.
+            fs::write(&fifo, "go\n").unwrap();
+        }
         let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
         let mut codes = [a.status.code(), b.status.code()];
         codes.sort();

@@ -18,62 +18,43 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use etcd_snap_e2e::support::{self, wait_until, Cluster, Tool, Version};
-use etcd_snap_e2e::{bin_dir, example, ours, path_with_tools, program, script};
+use etcd_snap_e2e::support::{self, wait_until, Tool};
+use etcd_snap_e2e::{bin_dir, clean_env, example, ours, path_with_tools, program, script, Node};
 use serde_json::Value;
-use tempfile::TempDir;
 
 /// How long a test waits for what the continuous mode does (it checks every second).
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// One etcd member and a temporary directory with `backups/` and `metrics/`.
-struct Node {
-    cluster: Cluster,
-    root: TempDir,
+/// A plain-HTTP node (the shared [`Node`]), checked to have etcd-snap-log.
+fn start_node() -> Node {
+    assert!(
+        bin_dir().join("etcd-snap-log").is_file(),
+        "etcd-snap-log is missing: run `cargo build -p etcd-snap-log` first"
+    );
+    Node::start_plain()
 }
 
-impl Node {
-    fn start() -> Node {
-        assert!(
-            bin_dir().join("etcd-snap-log").is_file(),
-            "etcd-snap-log is missing: run `cargo build -p etcd-snap-log` first"
-        );
-        let cluster = Cluster::builder(Version::V3_5).start();
-        let root = tempfile::tempdir().unwrap();
-        for d in ["backups", "metrics"] {
-            fs::create_dir_all(root.path().join(d)).unwrap();
-        }
-        Node { cluster, root }
-    }
+/// What only the continuous mode's scenarios do with a [`Node`].
+trait FollowNode {
+    fn log_metrics(&self) -> PathBuf;
+    fn stored_backup(&self, args: &[&str]) -> (String, u64);
+    fn follow(&self) -> Child;
+    fn follow_err(&self) -> PathBuf;
+    fn follow_stderr(&self) -> String;
+    fn gauge(&self, name: &str) -> Option<u64>;
+    fn put_keys(&self, prefix: &str, n: usize) -> u64;
+    fn wait_logged(&self, log: &Path, target: u64);
+    fn stop(&self, follow: &mut Reaper);
+}
 
-    fn dest(&self) -> PathBuf {
-        self.root.path().join("backups")
-    }
-
-    fn metrics(&self) -> PathBuf {
-        self.root.path().join("metrics/etcd-backup.prom")
-    }
-
+impl FollowNode for Node {
     fn log_metrics(&self) -> PathBuf {
         self.root.path().join("metrics/etcd-backup-log.prom")
     }
 
-    /// `etcd-backup` with the workspace tools in `PATH` and `ETCDCTL_ENDPOINTS` set; no other
-    /// inherited `ETCDCTL_*`/`ETCD_*` variable.
-    fn backup_cmd(&self) -> Command {
-        let mut cmd = Command::new(script("etcd-backup"));
-        for k in support::scrubbed_vars() {
-            cmd.env_remove(k);
-        }
-        cmd.env("PATH", path_with_tools())
-            .env("ETCDCTL_ENDPOINTS", self.cluster.host_ports()[0].clone())
-            .stdin(Stdio::null());
-        cmd
-    }
-
     /// `etcd-backup --no-encrypt --metrics-file M ARGS DEST`: the name of the stored backup and
     /// its revision (from its `NAME.json`).
-    fn backup(&self, args: &[&str]) -> (String, u64) {
+    fn stored_backup(&self, args: &[&str]) -> (String, u64) {
         let out = Tool::from_command(self.backup_cmd())
             .args(["--no-encrypt", "--metrics-file"])
             .arg(self.metrics())
@@ -126,6 +107,30 @@ impl Node {
             .and_then(|(_, v)| v.parse().ok())
     }
 
+    /// Waits until the log in `log` reaches `target` (a put each round: a segment open for 1s
+    /// is closed at the next revision).
+    fn wait_logged(&self, log: &Path, target: u64) {
+        assert!(
+            wait_until(PATIENCE, Duration::from_millis(500), || {
+                self.cluster.put("/tick", "t");
+                log_status(log).is_some_and(|s| s["lastRevision"].as_u64() >= Some(target))
+            }),
+            "{} never reached {target}: {}",
+            log.display(),
+            self.follow_stderr()
+        );
+    }
+
+    /// SIGTERM to the continuous mode: it exits 0.
+    fn stop(&self, follow: &mut Reaper) {
+        assert_eq!(
+            terminate(&mut follow.0),
+            Some(0),
+            "{}",
+            self.follow_stderr()
+        );
+    }
+
     /// Puts `n` keys `/PREFIX/0..n`; returns the last revision.
     fn put_keys(&self, prefix: &str, n: usize) -> u64 {
         for i in 0..n {
@@ -133,17 +138,6 @@ impl Node {
                 .put(&format!("/{prefix}/{i}"), &format!("value {i}"));
         }
         self.revision()
-    }
-
-    /// The current revision, from `etcdctl endpoint status -w json`.
-    fn revision(&self) -> u64 {
-        let out = support::run_ok(
-            self.cluster
-                .etcdctl()
-                .args(["endpoint", "status", "-w", "json"]),
-        );
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v[0]["Status"]["header"]["revision"].as_u64().unwrap()
     }
 }
 
@@ -194,9 +188,9 @@ impl Drop for Reaper {
 
 #[test]
 fn follow_logs_each_backup_rotates_on_a_new_one_and_stops_cleanly_on_sigterm() {
-    let node = Node::start();
+    let node = start_node();
     node.put_keys("before", 5);
-    let (first, rev1) = node.backup(&[]);
+    let (first, rev1) = node.stored_backup(&[]);
     let mut follow = Reaper(node.follow());
     let log1 = node.dest().join(format!("{first}.log"));
 
@@ -215,7 +209,7 @@ fn follow_logs_each_backup_rotates_on_a_new_one_and_stops_cleanly_on_sigterm() {
 
     // The nightly run: a second backup. The first log is completed up to its revision, and a
     // new log starts after it.
-    let (second, rev2) = node.backup(&[]);
+    let (second, rev2) = node.stored_backup(&[]);
     assert!(rev2 >= written);
     let log2 = node.dest().join(format!("{second}.log"));
     assert!(
@@ -233,22 +227,10 @@ fn follow_logs_each_backup_rotates_on_a_new_one_and_stops_cleanly_on_sigterm() {
     // Revisions after the second backup reach its log (a put each round: a segment open for 1s
     // is closed at the next revision).
     let target = node.put_keys("day2", 3);
-    assert!(
-        wait_until(PATIENCE, Duration::from_millis(500), || {
-            node.cluster.put("/tick", "t");
-            log_status(&log2).is_some_and(|s| s["lastRevision"].as_u64() >= Some(target))
-        }),
-        "the second log never reached {target}: {}",
-        node.follow_stderr()
-    );
+    node.wait_logged(&log2, target);
 
     // SIGTERM: exit 0, every segment closed, nothing partial left.
-    assert_eq!(
-        terminate(&mut follow.0),
-        Some(0),
-        "{}",
-        node.follow_stderr()
-    );
+    node.stop(&mut follow);
     for log in [&log1, &log2] {
         let files = names(log);
         assert!(
@@ -279,7 +261,7 @@ fn follow_logs_each_backup_rotates_on_a_new_one_and_stops_cleanly_on_sigterm() {
     );
 
     // Retention: a backup goes with its metadata and its log.
-    let (third, _) = node.backup(&["--keep", "1"]);
+    let (third, _) = node.stored_backup(&["--keep", "1"]);
     assert_eq!(
         names(&node.dest()),
         vec![third.clone(), format!("{third}.json")],
@@ -289,9 +271,9 @@ fn follow_logs_each_backup_rotates_on_a_new_one_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn a_gap_is_reported_once_and_the_next_backup_starts_a_new_log() {
-    let node = Node::start();
+    let node = start_node();
     node.put_keys("before", 3);
-    let (first, _) = node.backup(&[]);
+    let (first, _) = node.stored_backup(&[]);
     // History after the backup is compacted away before the follower starts.
     let compact_at = node.put_keys("lost", 5);
     support::run_ok(
@@ -326,7 +308,7 @@ fn a_gap_is_reported_once_and_the_next_backup_starts_a_new_log() {
 
     // It keeps running, waiting for the next backup, which starts a new log.
     assert!(follow.0.try_wait().unwrap().is_none(), "{err}");
-    let (second, rev2) = node.backup(&[]);
+    let (second, rev2) = node.stored_backup(&[]);
     assert!(
         wait_until(PATIENCE, Duration::from_millis(200), || {
             node.gauge("etcd_backup_log_up") == Some(1)
@@ -338,20 +320,8 @@ fn a_gap_is_reported_once_and_the_next_backup_starts_a_new_log() {
     assert_eq!(node.gauge("etcd_backup_log_gap"), Some(0));
     let target = node.put_keys("after", 2);
     let log2 = node.dest().join(format!("{second}.log"));
-    assert!(
-        wait_until(PATIENCE, Duration::from_millis(500), || {
-            node.cluster.put("/tick", "t");
-            log_status(&log2).is_some_and(|s| s["lastRevision"].as_u64() >= Some(target))
-        }),
-        "{}",
-        node.follow_stderr()
-    );
-    assert_eq!(
-        terminate(&mut follow.0),
-        Some(0),
-        "{}",
-        node.follow_stderr()
-    );
+    node.wait_logged(&log2, target);
+    node.stop(&mut follow);
     let s2 = log_status(&log2).unwrap();
     assert_eq!(s2["firstRevision"].as_u64(), Some(rev2 + 1), "{s2}");
     let gaps = node
@@ -367,9 +337,7 @@ fn follow_refuses_an_unacknowledged_plaintext_log_and_remote_destinations() {
     let root = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         let mut cmd = Command::new(script("etcd-backup"));
-        for k in support::scrubbed_vars() {
-            cmd.env_remove(k);
-        }
+        clean_env(&mut cmd);
         cmd.env("PATH", path_with_tools());
         Tool::from_command(cmd).args(args).run()
     };
@@ -456,19 +424,12 @@ fn pids_with(needle: &str) -> Vec<u32> {
 
 #[test]
 fn a_killed_follow_mode_leaves_a_closed_log_that_the_next_start_continues() {
-    let node = Node::start();
-    let (first, rev1) = node.backup(&[]);
+    let node = start_node();
+    let (first, rev1) = node.stored_backup(&[]);
     let log1 = node.dest().join(format!("{first}.log"));
     let mut follow = Reaper(node.follow());
     let target = node.put_keys("a", 4);
-    assert!(
-        wait_until(PATIENCE, Duration::from_millis(500), || {
-            node.cluster.put("/tick", "t");
-            log_status(&log1).is_some_and(|s| s["lastRevision"].as_u64() >= Some(target))
-        }),
-        "{}",
-        node.follow_stderr()
-    );
+    node.wait_logged(&log1, target);
     let needle = log1.to_string_lossy().into_owned();
     let followers = pids_with(&needle);
     assert_eq!(followers.len(), 1, "one etcd-snap-log on {needle}");
@@ -494,20 +455,8 @@ fn a_killed_follow_mode_leaves_a_closed_log_that_the_next_start_continues() {
     // (etcd-snap-status --log checks that revisions are consecutive).
     let mut follow = Reaper(node.follow());
     let target = node.put_keys("b", 4);
-    assert!(
-        wait_until(PATIENCE, Duration::from_millis(500), || {
-            node.cluster.put("/tick", "t");
-            log_status(&log1).is_some_and(|s| s["lastRevision"].as_u64() >= Some(target))
-        }),
-        "{}",
-        node.follow_stderr()
-    );
-    assert_eq!(
-        terminate(&mut follow.0),
-        Some(0),
-        "{}",
-        node.follow_stderr()
-    );
+    node.wait_logged(&log1, target);
+    node.stop(&mut follow);
     let s = log_status(&log1).unwrap();
     assert_eq!(s["firstRevision"].as_u64(), Some(rev1.max(1) + 1), "{s}");
     assert!(s["lastRevision"].as_u64() >= Some(target), "{s}");

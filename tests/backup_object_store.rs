@@ -12,89 +12,31 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use etcd_snap_e2e::support::{self, free_port, run_ok, Cluster, Run, S3Server, Tool, Version};
-use etcd_snap_e2e::{age_keygen, path_with_tools, program, script, tool};
+use etcd_snap_e2e::{path_with_tools, program, tool, Node};
 use serde_json::Value;
-use tempfile::TempDir;
 
 /// The key prefix the backups go under.
 const PREFIX: &str = "etcd/prod";
 
-/// One etcd 3.5 member (plain HTTP), an age key pair, a directory for stand-in programs.
-struct Node {
-    cluster: Cluster,
-    root: TempDir,
-    recipient: String,
+/// A node with a plain-HTTP etcd (the shared [`Node`]), checked to have etcd-snap-store.
+fn start_node() -> Node {
+    assert!(
+        tool("etcd-snap-store").is_file(),
+        "etcd-snap-store is missing: run `cargo build --workspace --bins` first"
+    );
+    Node::start_plain()
 }
 
-impl Node {
-    fn start() -> Node {
-        let cluster = Cluster::builder(Version::V3_5).start();
-        let root = tempfile::tempdir().unwrap();
-        fs::create_dir_all(root.path().join("fakebin")).unwrap();
-        fs::create_dir_all(root.path().join("metrics")).unwrap();
-        let recipient = age_keygen(&root.path().join("backup.key"));
-        assert!(
-            tool("etcd-snap-store").is_file(),
-            "etcd-snap-store is missing: run `cargo build --workspace --bins` first"
-        );
-        Node {
-            cluster,
-            root,
-            recipient,
-        }
-    }
-
-    fn identity(&self) -> PathBuf {
-        self.root.path().join("backup.key")
-    }
-
-    fn fakebin(&self) -> PathBuf {
-        self.root.path().join("fakebin")
-    }
-
-    fn metrics(&self) -> PathBuf {
-        self.root.path().join("metrics/etcd-backup.prom")
-    }
-
-    /// `etcd-backup` with the workspace tools (and stand-ins) in `PATH`, `ETCDCTL_ENDPOINTS`
-    /// set and the S3 server's variables (`env`); nothing else inherited from `ETCD*`/`AWS_*`.
-    fn backup(&self, env: &[(String, String)]) -> Tool {
-        let mut cmd = Command::new(script("etcd-backup"));
-        clean_env(&mut cmd);
-        cmd.env(
-            "PATH",
-            format!("{}:{}", self.fakebin().display(), path_with_tools()),
-        )
-        .env("ETCDCTL_ENDPOINTS", &self.cluster.host_ports()[0])
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null());
-        Tool::from_command(cmd)
-    }
-
-    fn cluster_id(&self) -> String {
-        let out = run_ok(
-            self.cluster
-                .etcdctl()
-                .args(["endpoint", "status", "-w", "json"]),
-        );
-        let v: Value = serde_json::from_str(&out).unwrap();
-        format!(
-            "{:x}",
-            v[0]["Status"]["header"]["cluster_id"].as_u64().unwrap()
-        )
-    }
-
-    /// Writes an executable stand-in `fakebin/NAME` (a bash script).
-    fn fake(&self, name: &str, body: &str) {
-        let path = self.fakebin().join(name);
-        fs::write(&path, format!("#!/bin/bash\n{body}")).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    }
+/// [`Node::backup`] with the S3 server's variables (`env`); nothing inherited from `AWS_*`.
+fn backup_to(node: &Node, env: &[(String, String)]) -> Tool {
+    let mut cmd = node.backup_cmd();
+    clean_env(&mut cmd);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    Tool::from_command(cmd)
 }
 
 /// Removes inherited `ETCDCTL_*`/`ETCD_*` and `AWS_*` variables: a developer's shell cannot
@@ -254,7 +196,7 @@ fn gfs_keeps(names: &[String], daily: usize, weekly: usize, monthly: usize) -> B
 
 #[test]
 fn backup_to_s3_is_verified_has_its_metadata_and_metrics_and_restores_from_the_url() {
-    let node = Node::start();
+    let node = start_node();
     let s3 = S3Server::rclone();
     for i in 0..20 {
         node.cluster.put(
@@ -267,8 +209,7 @@ fn backup_to_s3_is_verified_has_its_metadata_and_metrics_and_restores_from_the_u
     let dest = s3.url(PREFIX);
 
     // etcd-backup -r age1... --metrics-file F s3://bucket/etcd/prod
-    let out = node
-        .backup(&s3.env())
+    let out = backup_to(&node, &s3.env())
         .args(["-r", &node.recipient, "--metrics-file"])
         .arg(node.metrics())
         .arg(&dest)
@@ -379,7 +320,7 @@ fn dump(cluster: &Cluster) -> Vec<Value> {
 
 #[test]
 fn gfs_retention_on_s3_keeps_exactly_the_expected_set_and_never_another_clusters() {
-    let node = Node::start();
+    let node = start_node();
     let s3 = S3Server::rclone();
     let cid = node.cluster_id();
     let days = [
@@ -436,8 +377,7 @@ fn gfs_retention_on_s3_keeps_exactly_the_expected_set_and_never_another_clusters
     ];
 
     // --dry-run names what would go and changes nothing.
-    let dry = node
-        .backup(&s3.env())
+    let dry = backup_to(&node, &s3.env())
         .args(["--no-encrypt", "--dry-run"])
         .args(policy)
         .arg(s3.url(PREFIX))
@@ -470,8 +410,7 @@ fn gfs_retention_on_s3_keeps_exactly_the_expected_set_and_never_another_clusters
     );
 
     // etcd-backup --no-encrypt --keep-daily 3 --keep-weekly 3 --keep-monthly 4 s3://...
-    let out = node
-        .backup(&s3.env())
+    let out = backup_to(&node, &s3.env())
         .arg("--no-encrypt")
         .args(policy)
         .arg(s3.url(PREFIX))
@@ -502,10 +441,9 @@ fn gfs_retention_on_s3_keeps_exactly_the_expected_set_and_never_another_clusters
 
 #[test]
 fn local_destination_prunes_by_the_same_rules_with_its_metadata_and_proof_files() {
-    let node = Node::start();
+    let node = start_node();
     let cid = node.cluster_id();
-    let dir = node.root.path().join("backups");
-    fs::create_dir(&dir).unwrap();
+    let dir = node.dest();
     let mut ours = Vec::new();
     for (i, d) in [1, 2, 3, 5, 8, 13, 21, 34].iter().enumerate() {
         let n = format!("etcd-{cid}-{}-r{}.db.zst", stamp_days_ago(*d, 3), 100 - i);
@@ -518,8 +456,7 @@ fn local_destination_prunes_by_the_same_rules_with_its_metadata_and_proof_files(
     fs::write(dir.join(&other), "x").unwrap();
     fs::write(dir.join(format!("{other}.json")), "x").unwrap();
 
-    let out = node
-        .backup(&[])
+    let out = backup_to(&node, &[])
         .args(["--no-encrypt", "--keep-daily", "2", "--keep-weekly", "2"])
         .arg(&dir)
         .run();
@@ -561,7 +498,7 @@ fn local_destination_prunes_by_the_same_rules_with_its_metadata_and_proof_files(
 
 #[test]
 fn an_object_corrupted_in_storage_fails_verification_with_4_and_is_removed() {
-    let node = Node::start();
+    let node = start_node();
     let s3 = S3Server::rclone();
     let cid = node.cluster_id();
     let real = tool("etcd-snap-store");
@@ -580,8 +517,7 @@ fn an_object_corrupted_in_storage_fails_verification_with_4_and_is_removed() {
         ),
     );
     for mode in [vec!["-r", node.recipient.as_str()], vec!["--no-encrypt"]] {
-        let out = node
-            .backup(&s3.env())
+        let out = backup_to(&node, &s3.env())
             .args(&mode)
             .args(["-q", "--metrics-file"])
             .arg(node.metrics())
@@ -613,7 +549,7 @@ fn an_object_corrupted_in_storage_fails_verification_with_4_and_is_removed() {
 
 #[test]
 fn an_upstream_failure_removes_the_object_and_keeps_the_exit_code() {
-    let node = Node::start();
+    let node = start_node();
     let s3 = S3Server::rclone();
     // zstd passes on the start of the stream, then fails: put sees a clean end of input and
     // completes an object that is not a backup.
@@ -621,8 +557,7 @@ fn an_upstream_failure_removes_the_object_and_keeps_the_exit_code() {
         "zstd",
         "$(type -P -a zstd | sed -n 2p) \"$@\" | head -c 64\nexit 1\n",
     );
-    let out = node
-        .backup(&s3.env())
+    let out = backup_to(&node, &s3.env())
         .args(["--no-encrypt", "-q"])
         .arg(s3.url(PREFIX))
         .run();
@@ -641,10 +576,10 @@ fn an_upstream_failure_removes_the_object_and_keeps_the_exit_code() {
 
 #[test]
 fn metrics_keep_the_last_success_time_through_a_failure() {
-    let node = Node::start();
+    let node = start_node();
     let s3 = S3Server::rclone();
     let cid = node.cluster_id();
-    node.backup(&s3.env())
+    backup_to(&node, &s3.env())
         .args(["--no-encrypt", "-q", "--metrics-file"])
         .arg(node.metrics())
         .arg(s3.url(PREFIX))
@@ -655,8 +590,7 @@ fn metrics_keep_the_last_success_time_through_a_failure() {
     let size = gauge(&first, "etcd_backup_last_size_bytes", &cid).unwrap();
 
     // The next run cannot reach etcd: exit 3, result gauges updated, success time kept.
-    let out = node
-        .backup(&s3.env())
+    let out = backup_to(&node, &s3.env())
         .env("ETCDCTL_ENDPOINTS", format!("127.0.0.1:{}", free_port()))
         .args([
             "--no-encrypt",
@@ -698,7 +632,7 @@ fn metrics_keep_the_last_success_time_through_a_failure() {
 
 #[test]
 fn wrong_credentials_exit_2_and_no_secret_is_printed() {
-    let node = Node::start();
+    let node = start_node();
     let s3 = S3Server::rclone();
     let env = s3.env_wrong_secret();
     let wrong = env
@@ -706,8 +640,7 @@ fn wrong_credentials_exit_2_and_no_secret_is_printed() {
         .find(|(k, _)| k == "AWS_SECRET_ACCESS_KEY")
         .map(|(_, v)| v.clone())
         .unwrap();
-    let out = node
-        .backup(&env)
+    let out = backup_to(&node, &env)
         .args(["--no-encrypt", "-q", "--keep", "2"])
         .arg(s3.url(PREFIX))
         .run();
@@ -724,15 +657,14 @@ fn wrong_credentials_exit_2_and_no_secret_is_printed() {
 
 #[test]
 fn an_unreachable_endpoint_exits_3() {
-    let node = Node::start();
+    let node = start_node();
     let mut env = S3Server::rclone().env();
     for (k, v) in &mut env {
         if k == "AWS_ENDPOINT_URL" {
             *v = format!("http://127.0.0.1:{}", free_port());
         }
     }
-    let out = node
-        .backup(&env)
+    let out = backup_to(&node, &env)
         .args(["--no-encrypt", "-q"])
         .arg(format!("s3://{}/{PREFIX}", support::TEST_BUCKET))
         .run();
@@ -742,13 +674,12 @@ fn an_unreachable_endpoint_exits_3() {
 
 #[test]
 fn moto_round_trip_with_retention() {
-    let node = Node::start();
+    let node = start_node();
     let s3 = S3Server::moto();
     let mut stored = Vec::new();
     for i in 0..2 {
         node.cluster.put("/app/round", &i.to_string());
-        let out = node
-            .backup(&s3.env())
+        let out = backup_to(&node, &s3.env())
             .args(["-r", &node.recipient, "--verify-identity"])
             .arg(node.identity())
             .args(["--keep", "1"])
@@ -775,9 +706,8 @@ fn moto_round_trip_with_retention() {
 
 #[test]
 fn a_url_of_another_scheme_is_refused_with_2() {
-    let node = Node::start();
-    let out = node
-        .backup(&[])
+    let node = start_node();
+    let out = backup_to(&node, &[])
         .args(["--no-encrypt", "-q", "ftp://host/dir"])
         .run();
     out.fails(2);

@@ -13,6 +13,9 @@ use std::process::Command;
 pub use etcd_test_support as support;
 use support::{TlsFiles, Tool};
 
+mod node;
+pub use node::{clean_env, Node};
+
 /// The directory holding the workspace binaries this test was built with (`target/<profile>`).
 ///
 /// Panics with what to run when the binaries are not there (e.g. `cargo test -p etcd-snap-e2e`

@@ -6,11 +6,10 @@
 
 use etcd_revlog::{EventKind, Reader, Revision};
 use etcd_test_support::{
-    base64, etcd_matrix, etcdctl_json, etcdctl_write, run_ok, wait_until, Cluster, Running, Tool,
-    Version,
+    base64, etcd_matrix, etcdctl_json, etcdctl_write, run_ok, run_with_stdin, wait_until, Cluster,
+    Running, Tool, Version,
 };
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -61,6 +60,22 @@ fn apply(state: &mut State, rev: &Revision) {
             }
         }
     }
+}
+
+/// The revisions of a log stream (`-o -`).
+fn read_stream_log(bytes: Vec<u8>) -> Vec<Revision> {
+    Reader::from_stream(Box::new(std::io::Cursor::new(bytes)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// `etcd-snap-log` against the cluster, from revision `from`.
+fn log_from(cluster: &Cluster, from: i64) -> Tool {
+    let mut t = Tool::new(BIN);
+    t.args(["--endpoints", &endpoints(cluster)])
+        .args(["--from-rev", &from.to_string()]);
+    t
 }
 
 fn read_dir_log(dir: &Path) -> Vec<Revision> {
@@ -132,23 +147,14 @@ fn wait_logged(dir: &Path, rev: i64) {
     assert!(reached, "the log never reached revision {rev}");
 }
 
+/// Runs `etcdctl txn` with `script` on stdin; the revision it wrote.
 fn txn(cluster: &Cluster, script: &str) -> i64 {
-    let mut child = cluster
-        .etcdctl()
-        .args(["txn", "-w", "json"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = run_with_stdin(
+        cluster.etcdctl().args(["txn", "-w", "json"]),
+        script.as_bytes(),
+    );
+    assert!(out.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     v["header"]["revision"].as_i64().unwrap()
 }
 
@@ -199,13 +205,7 @@ fn log_matches_history(v: Version) {
     }
     let start = etcdctl_write(&cluster, &["put", "/pre/last", "x"]) + 1;
     let live = tempfile::tempdir().unwrap();
-    let follower = Tool::new(BIN)
-        .args([
-            "--endpoints",
-            &endpoints(&cluster),
-            "--from-rev",
-            &start.to_string(),
-        ])
+    let follower = log_from(&cluster, start)
         .args([
             "-o",
             live.path().to_str().unwrap(),
@@ -256,31 +256,20 @@ fn log_matches_history(v: Version) {
 
     // A follower started after the fact, from the history etcd still has after the
     // compaction (a catch-up: etcd's unsynced watcher path), to stdout, stopping at --until-rev: the same events.
-    let out = Tool::new(BIN)
-        .args(["--endpoints", &endpoints(&cluster)])
-        .args([
-            "--from-rev",
-            &compacted.to_string(),
-            "--until-rev",
-            &last.to_string(),
-        ])
+    let out = log_from(&cluster, compacted)
+        .args(["--until-rev", &last.to_string()])
         .args(["-o", "-"])
         .run();
     out.succeeds();
-    let caught: Vec<Revision> =
-        Reader::from_stream(Box::new(std::io::Cursor::new(out.stdout_bytes.clone())))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+    let caught = read_stream_log(out.stdout_bytes.clone());
     let strip = |r: &[Revision]| -> Vec<(i64, Vec<etcd_revlog::Event>)> {
         r.iter().map(|r| (r.revision, r.events.clone())).collect()
     };
     assert_eq!(strip(&caught), strip(&revs[from..]));
 
     // Starting below the compaction: exit 3, one line.
-    Tool::new(BIN)
-        .args(["--endpoints", &endpoints(&cluster)])
-        .args(["--from-rev", &start.to_string(), "-o", "-"])
+    log_from(&cluster, start)
+        .args(["-o", "-"])
         .run()
         .fails(3)
         .one_line_error(&format!(
@@ -460,10 +449,7 @@ fn streams_through_zstd_and_age() {
     let info = etcd_revlog::verify_stream(&plain.stdout[..]).unwrap();
     assert_eq!((info.first_revision, info.last_revision), (start, last));
     assert!(info.segments > 1);
-    let revs: Vec<Revision> = Reader::from_stream(Box::new(std::io::Cursor::new(plain.stdout)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let revs = read_stream_log(plain.stdout);
     assert_log_matches(&cluster, &revs, start, last);
 }
 
@@ -473,13 +459,7 @@ fn fragmented_revision_is_logged_whole(v: Version) {
     let cluster = Cluster::builder(v).arg("--max-request-bytes=65536").start();
     let start = etcdctl_write(&cluster, &["put", "/begin", "x"]) + 1;
     let dir = tempfile::tempdir().unwrap();
-    let live = Tool::new(BIN)
-        .args([
-            "--endpoints",
-            &endpoints(&cluster),
-            "--from-rev",
-            &start.to_string(),
-        ])
+    let live = log_from(&cluster, start)
         .args(["-o", dir.path().to_str().unwrap(), "--segment-time", "1s"])
         .spawn();
     let pad = "p".repeat(300);
@@ -498,21 +478,11 @@ fn fragmented_revision_is_logged_whole(v: Version) {
     let deleted = revs.iter().find(|r| r.revision == del).unwrap();
     assert_eq!(deleted.events.len(), 400);
     assert_log_matches(&cluster, &revs, start, last);
-    let out = Tool::new(BIN)
-        .args([
-            "--endpoints",
-            &endpoints(&cluster),
-            "--from-rev",
-            &start.to_string(),
-        ])
+    let out = log_from(&cluster, start)
         .args(["--until-rev", &last.to_string(), "-o", "-"])
         .run();
     out.succeeds();
-    let caught: Vec<Revision> =
-        Reader::from_stream(Box::new(std::io::Cursor::new(out.stdout_bytes.clone())))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+    let caught = read_stream_log(out.stdout_bytes.clone());
     assert_eq!(caught.len(), revs.len());
     for (a, b) in caught.iter().zip(&revs) {
         assert_eq!((a.revision, &a.events), (b.revision, &b.events));

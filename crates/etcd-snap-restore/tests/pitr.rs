@@ -23,38 +23,19 @@ fn s(p: &Path) -> String {
 
 /// `etcdctl get "" --prefix --rev REV -w json` kvs.
 fn dump_at(mut etcdctl: Command, rev: i64) -> Vec<Value> {
-    let out = etcdctl
-        .args([
-            "get",
-            "",
-            "--prefix",
-            "--rev",
-            &rev.to_string(),
-            "-w",
-            "json",
-        ])
-        .output()
-        .expect("etcdctl get");
-    assert!(out.status.success(), "etcdctl get --rev {rev}: {out:?}");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rev = rev.to_string();
+    let v = json_of(etcdctl.args(["get", "", "--prefix", "--rev", &rev]));
     v["kvs"].as_array().cloned().unwrap_or_default()
+}
+
+/// `etcdctl ARGS -w json` (it must succeed), parsed.
+fn json_of(etcdctl: &mut Command) -> Value {
+    serde_json::from_str(&etcd_test_support::run_ok(etcdctl.args(["-w", "json"]))).expect("json")
 }
 
 /// `etcdctl endpoint hashkv --rev REV`: (hash, compact revision).
 fn hashkv(mut etcdctl: Command, rev: i64) -> (u64, i64) {
-    let out = etcdctl
-        .args([
-            "endpoint",
-            "hashkv",
-            "--rev",
-            &rev.to_string(),
-            "-w",
-            "json",
-        ])
-        .output()
-        .expect("etcdctl hashkv");
-    assert!(out.status.success(), "hashkv: {out:?}");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let v = json_of(etcdctl.args(["endpoint", "hashkv", "--rev", &rev.to_string()]));
     let h = &v[0]["HashKV"];
     (
         h["hash"].as_u64().expect("hash"),

@@ -73,6 +73,31 @@ pub fn run(cmd: &mut Command) -> CmdOutput {
     }
 }
 
+/// Runs `cmd` with `input` on its stdin, capturing its output (`etcdctl txn`'s script,
+/// `ansible-vault`'s secret). The input is written from a thread, so a child that prints before
+/// it has read everything cannot deadlock. Panics only if it cannot be started.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> CmdOutput {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .must(|| format!("cannot run `{}`", describe(cmd)));
+    let out = std::thread::scope(|s| {
+        if let Some(mut stdin) = child.stdin.take() {
+            // A child that exits without reading it all closes the pipe: its status says so.
+            s.spawn(move || std::io::Write::write_all(&mut stdin, input));
+        }
+        child.wait_with_output()
+    })
+    .must(|| format!("cannot wait for `{}`", describe(cmd)));
+    CmdOutput {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Runs `cmd` and returns its stdout; panics with the command, status, stdout and stderr when
 /// it does not exit 0.
 #[track_caller]

@@ -55,7 +55,7 @@ pub use cluster::{
     pid_alive, Cluster, ClusterBuilder, Prepared, ServerTls, READER_PASSWORD, READER_PREFIX,
     ROOT_PASSWORD,
 };
-pub use etcdctl::{run, run_ok, CmdOutput};
+pub use etcdctl::{run, run_ok, run_with_stdin, CmdOutput};
 pub use gateway::{base64, Gateway};
 pub use goldens::{assert_man_page, assert_man_renders, run_goldens, MAN_SECTIONS};
 pub use matrix::run_on;

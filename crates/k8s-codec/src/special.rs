@@ -1,44 +1,26 @@
 //! Text forms of the Go types with their own JSON mapping: RFC 3339 times, Go durations, base64.
 //!
-//! These follow Go's `time` and `encoding/base64` packages exactly where Kubernetes relies on them,
-//! without a date-time or base64 dependency.
+//! These follow Go's `time` and `encoding/base64` packages exactly where Kubernetes relies on them;
+//! the calendar is chrono's, the text forms are written out here.
 
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// (year, month, day) to days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use chrono::{DateTime, Datelike, NaiveDate, Timelike};
 
 /// Formats Unix seconds (and nanoseconds, when `micros`) like Go's RFC 3339 in UTC:
 /// `2006-01-02T15:04:05Z`, or with `.000000` for meta.v1.MicroTime. None outside years 0..=9999.
 pub fn format_time(seconds: i64, nanos: i32, micros: bool) -> Option<String> {
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    let (y, mo, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
+    let t = DateTime::from_timestamp(seconds, 0)?;
+    if !(0..=9999).contains(&t.year()) {
         return None;
     }
-    let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let mut out = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}");
+    let mut out = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
     if micros {
         out.push_str(&format!(".{:06}", nanos.clamp(0, 999_999_999) / 1000));
     }
@@ -96,14 +78,10 @@ pub fn parse_time(text: &str) -> Option<(i64, i32)> {
         }
         _ => return None,
     };
-    let days = days_from_civil(y, mo as u32, d as u32);
-    if civil_from_days(days) != (y, mo as u32, d as u32) {
-        return None;
-    }
-    Some((
-        days * 86_400 + h * 3600 + mi * 60 + s - offset,
-        nanos as i32,
-    ))
+    // None for a day the month does not have (2008-02-30).
+    let day = NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, mo as u32, d as u32)?;
+    let midnight = day.and_hms_opt(0, 0, 0)?.and_utc().timestamp();
+    Some((midnight + h * 3600 + mi * 60 + s - offset, nanos as i32))
 }
 
 /// Formats nanoseconds like Go's `time.Duration.String`: `1h2m3.5s`, `150ms`, `0s`.
@@ -282,6 +260,22 @@ mod tests {
             format_time(-62_135_596_800, 0, false).unwrap(),
             "0001-01-01T00:00:00Z"
         );
+        // The edges of the years Go's RFC 3339 writes, and leap days.
+        let last = 253_402_300_799;
+        assert_eq!(format_time(last, 0, false).unwrap(), "9999-12-31T23:59:59Z");
+        assert_eq!(format_time(last + 1, 0, false), None);
+        let first = -62_167_219_200;
+        assert_eq!(
+            format_time(first, 0, false).unwrap(),
+            "0000-01-01T00:00:00Z"
+        );
+        assert_eq!(format_time(first - 1, 0, false), None);
+        assert_eq!(format_time(i64::MIN, 0, false), None);
+        assert_eq!(parse_time("0000-01-01T00:00:00Z"), Some((first, 0)));
+        assert_eq!(parse_time("9999-12-31T23:59:59Z"), Some((last, 0)));
+        assert_eq!(parse_time("2000-02-29T00:00:00Z"), Some((951_782_400, 0)));
+        assert_eq!(parse_time("1900-02-29T00:00:00Z"), None);
+        assert_eq!(parse_time("2024-04-31T00:00:00Z"), None);
     }
 
     #[test]

@@ -4,7 +4,6 @@
 //! the real `etcdutl`. The binaries come from `scripts/setup` (into `.deps/etcd-3.5.1/bin`); when they
 //! are missing the tests fail and say so, they never skip.
 
-use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -164,19 +163,8 @@ impl Etcd {
             script.push_str(&format!("put {k} {v}\n"));
         }
         script.push_str("\n\n");
-        let mut child = self
-            .ctl_cmd(&["txn"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success(), "etcdctl txn failed");
+        let out = etcd_test_support::run_with_stdin(&mut self.ctl_cmd(&["txn"]), script.as_bytes());
+        assert!(out.success(), "etcdctl txn failed: {}", out.stderr);
     }
 
     /// Saves a snapshot to `path`.
