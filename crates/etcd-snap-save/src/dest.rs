@@ -15,6 +15,7 @@ use etcd_common::{Error, ExitCode, Result};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -211,7 +212,12 @@ impl Destination {
     /// A writer for the snapshot bytes.
     pub fn writer(&self) -> Box<dyn Write + '_> {
         match self {
-            Destination::Stdout(out) => Box::new(out.lock()),
+            // Straight to the descriptor (a duplicate of it): stdout's line buffer would search
+            // every chunk of binary data for newlines and split the writes there.
+            Destination::Stdout(out) => match out.as_fd().try_clone_to_owned() {
+                Ok(fd) => Box::new(File::from(fd)),
+                Err(_) => Box::new(out.lock()),
+            },
             Destination::File(part) => Box::new(FlushingWriter { part, pending: 0 }),
         }
     }
