@@ -5,34 +5,9 @@
 
 mod common;
 
+use common::wire::{envelope, field};
+
 use serde_json::{json, Value};
-
-/// Varint encoding for building protobuf by hand.
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A length-delimited field.
-fn field(n: u64, payload: &[u8], out: &mut Vec<u8>) {
-    varint(n << 3 | 2, out);
-    varint(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
-
-/// An envelope around object bytes.
-fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
-    let mut tm = Vec::new();
-    field(1, api_version.as_bytes(), &mut tm);
-    field(2, kind.as_bytes(), &mut tm);
-    let mut out = b"k8s\0".to_vec();
-    field(1, &tm, &mut out);
-    field(2, raw, &mut out);
-    out
-}
 
 /// Decodes, re-encodes and decodes again: both decodes must agree. Returns the first decode.
 fn round_trip(stored: &[u8]) -> Value {

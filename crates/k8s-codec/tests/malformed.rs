@@ -3,6 +3,10 @@
 //! magic, unknown kinds, garbage varints, huge length fields and deep nesting all give an error
 //! whose message is one line.
 
+mod common;
+
+use common::wire::{envelope, field, varint};
+
 use std::path::Path;
 
 use k8s_codec::Error;
@@ -30,33 +34,6 @@ const FIXTURES: &[&str] = &[
 fn one_line(e: &Error) {
     let s = e.to_string();
     assert!(!s.is_empty() && !s.contains('\n'), "{s:?}");
-}
-
-/// Varint encoding for building envelopes by hand.
-fn varint(mut v: u64, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// A length-delimited field.
-fn field(n: u64, payload: &[u8], out: &mut Vec<u8>) {
-    varint(n << 3 | 2, out);
-    varint(payload.len() as u64, out);
-    out.extend_from_slice(payload);
-}
-
-/// An envelope around arbitrary object bytes.
-fn envelope(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
-    let mut tm = Vec::new();
-    field(1, api_version.as_bytes(), &mut tm);
-    field(2, kind.as_bytes(), &mut tm);
-    let mut out = b"k8s\0".to_vec();
-    field(1, &tm, &mut out);
-    field(2, raw, &mut out);
-    out
 }
 
 /// Splits a fixture into (apiVersion, kind, object bytes).

@@ -2,6 +2,8 @@
 //! Helpers shared by the integration tests: YAML read-back through two independent parsers
 //! (yaml-rust2 for YAML 1.2, PyYAML for YAML 1.1 when python3 has it) and value comparison.
 
+pub mod wire;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 
