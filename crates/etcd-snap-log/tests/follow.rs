@@ -7,7 +7,7 @@
 use etcd_revlog::{EventKind, Reader, Revision};
 use etcd_test_support::{
     base64, etcd_matrix, etcdctl_json, etcdctl_write, run_ok, run_with_stdin, wait_until, Cluster,
-    Running, Tool, Version,
+    Tool, Version,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -130,15 +130,6 @@ fn endpoints(cluster: &Cluster) -> String {
     cluster.endpoints().join(",")
 }
 
-fn signal(child: &Running, sig: &str) {
-    let pid = child.child.id().to_string();
-    assert!(Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .unwrap()
-        .success());
-}
-
 /// Waits until the log in `dir` reaches `rev` (segments closed by --segment-time).
 fn wait_logged(dir: &Path, rev: i64) {
     let reached = wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
@@ -223,7 +214,7 @@ fn log_matches_history(v: Version) {
     run_ok(cluster.etcdctl().args(["compaction", &compact.to_string()]));
     let last = etcdctl_write(&cluster, &["put", "/c/2", "y"]);
     wait_logged(live.path(), last);
-    signal(&follower, "-TERM");
+    follower.signal("TERM");
     let run = follower.finish(Some(Duration::from_secs(30)));
     run.succeeds().stderr_contains("stopped by SIGTERM");
     let revs = read_dir_log(live.path());
@@ -306,7 +297,7 @@ fn survives_restarts(v: Version) {
         );
     }
     // Kill the follower (no clean close: its .part is left) and start it again, continuing.
-    signal(&first, "-KILL");
+    first.signal("KILL");
     first.finish(Some(Duration::from_secs(10)));
     for i in 0..30 {
         etcdctl_write(
@@ -357,7 +348,7 @@ fn survives_restarts(v: Version) {
         );
     }
     wait_logged(dir.path(), last);
-    signal(&second, "-INT");
+    second.signal("INT");
     second
         .finish(Some(Duration::from_secs(30)))
         .succeeds()
@@ -472,7 +463,7 @@ fn fragmented_revision_is_logged_whole(v: Version) {
     let del = etcdctl_write(&cluster, &["del", "/big/", "--prefix"]);
     let last = etcdctl_write(&cluster, &["put", "/end", "x"]);
     wait_logged(dir.path(), last);
-    signal(&live, "-TERM");
+    live.signal("TERM");
     live.finish(Some(Duration::from_secs(30))).succeeds();
     let revs = read_dir_log(dir.path());
     let deleted = revs.iter().find(|r| r.revision == del).unwrap();

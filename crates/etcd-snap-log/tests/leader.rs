@@ -8,7 +8,6 @@ use etcd_revlog::{Reader, Revision};
 use etcd_test_support::{etcd_matrix, etcdctl_write, wait_until, Cluster, Running, Tool, Version};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,12 +101,7 @@ fn leaves_a_member_without_leader(v: Version) {
         );
     }
     wait_logged(dir.path(), last);
-    let pid = follower.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    follower.signal("TERM");
     follower.finish(Some(Duration::from_secs(30))).succeeds();
     let seen = stderr.lock().unwrap().clone();
     assert!(seen.contains("stopped by SIGTERM"), "{seen}");

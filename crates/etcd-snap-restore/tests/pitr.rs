@@ -161,12 +161,7 @@ fn record(version: Version) -> Recorded {
     }
     // Stop the follower (SIGTERM closes its segment), then let it continue the same directory
     // through the last revision: a restart mid-log, and a known end.
-    let pid = follower.child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    follower.signal("TERM");
     follower.finish(Some(Duration::from_secs(60))).succeeds();
     Tool::new("etcd-snap-log")
         .args([

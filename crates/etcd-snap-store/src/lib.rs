@@ -4,9 +4,10 @@
 //! `put` reads stdin into parts of `--part-size` bytes on a thread that hashes them (SHA-256) as
 //! they pass, and uploads at most `--concurrency` parts at once (memory: concurrency + 2 parts).
 //! An input of one part is one PUT; a longer one appears only when the multipart upload (S3,
-//! GCS) or block list (Azure) is committed; any error or SIGINT/SIGTERM aborts the upload first. The SHA-256 is then stored in a
-//! companion object `URL.sha256` in sha256sum format: S3 cannot set metadata when a multipart
-//! upload completes, and a companion works the same on every store (and with `sha256sum -c`).
+//! GCS) or block list (Azure) is committed; any error or SIGINT/SIGTERM aborts the upload first.
+//! The SHA-256 is then stored in a companion object `URL.sha256` in sha256sum format: S3 cannot
+//! set metadata when a multipart upload completes, and a companion works the same on every store
+//! (and with `sha256sum -c`).
 //! `cat` streams the object to stdout and compares its hash with the companion at the end.
 //! Retention (`prune`) is [`retention`], shared with etcd-backup through `--names-from -`.
 

@@ -225,6 +225,17 @@ pub struct Running {
 }
 
 impl Running {
+    /// Sends signal `sig` (`"TERM"`, `"INT"`, ...) to the child with kill(1); panics if it cannot.
+    #[track_caller]
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(sent, "kill -{sig} {pid} ({}) failed", self.command);
+    }
+
     /// Waits for the child (killing it and failing the test after `limit`, when given) and
     /// captures what is left on the pipes the test did not take.
     #[track_caller]
